@@ -43,17 +43,17 @@ def as_transition_matrix(T, num_classes: int | None = None, dataset: str | None 
         raise ValueError(f"T must have at least 2 classes; got shape {tuple(M.shape)}.")
     if not np.all(np.isfinite(M)):
         i, j = np.argwhere(~np.isfinite(M))[0]
-        raise ValueError(f"T must be finite; T[{i}, {j}] = {M[i, j]!r}.")
+        raise ValueError(f"T must be finite; T[{i}, {j}] = {float(M[i, j])!r}.")
     if np.any(M < -1e-12):
         i, j = np.argwhere(M < -1e-12)[0]
-        raise ValueError(f"T must be non-negative; T[{i}, {j}] = {M[i, j]!r}.")
+        raise ValueError(f"T must be non-negative; T[{i}, {j}] = {float(M[i, j])!r}.")
     sums = M.sum(axis=1)
     bad = np.flatnonzero(np.abs(sums - 1.0) > _ATOL)
     if bad.size:
         i = bad[0]
         raise ValueError(
             f"T must be row-stochastic (rows = clean class, each summing to 1 within {_ATOL:g}); "
-            f"row {i} sums to {sums[i]!r}."
+            f"row {i} sums to {float(sums[i]):.10g}."
         )
     return np.clip(M, 0.0, None)
 
