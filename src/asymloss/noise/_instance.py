@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 from scipy.stats import truncnorm
 
+from ._matrices import user_stacklevel
 from ._sampling import sample_rows
 
 __all__ = ["instance_noise", "prepare_features"]
@@ -54,7 +55,7 @@ def prepare_features(features, n: int):
                 f"instance noise expects pixels scaled to [0, 1] (SPEC §3); features range over "
                 f"[{lo:.3g}, {hi:.3g}]. The noise is still defined but differs from the reference's.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
     return x
 

@@ -85,15 +85,26 @@ def check_transition(T, arg: str = "noise", num_classes: int | None = None) -> n
         raise ValueError(f"{arg} must be finite; it has NaN or infinite entries.")
     if (M < 0).any():
         r, c = np.argwhere(M < 0)[0]
-        raise ValueError(f"{arg} must be non-negative; entry [{r}, {c}] is {M[r, c]!r}.")
+        raise ValueError(f"{arg} must be non-negative; entry [{r}, {c}] is {float(M[r, c])!r}.")
     sums = M.sum(axis=1)
     bad = np.flatnonzero(np.abs(sums - 1.0) > 1e-8)
     if bad.size:
         raise ValueError(
             f"{arg} must be row-stochastic (each row sums to 1); row {bad[0]} sums to "
-            f"{sums[bad[0]]!r} ({bad.size} bad row(s))."
+            f"{float(sums[bad[0]])!r} ({bad.size} bad row(s))."
         )
     return M
+
+
+def user_stacklevel() -> int:
+    """``stacklevel`` that points a warning at the first frame outside ``asymloss.noise``."""
+    import sys
+
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("asymloss.noise"):
+        level += 1
+        frame = frame.f_back
+    return level
 
 
 def warn_if_not_dominant(T: np.ndarray, what: str) -> None:
@@ -102,9 +113,10 @@ def warn_if_not_dominant(T: np.ndarray, what: str) -> None:
     if r >= 1.0 - 1e-12:
         warnings.warn(
             f"{what}: clean labels are not dominant (noise ratio r̃ = {r:.4g} >= 1: some class is "
-            f"more often labelled as another class than as itself); no loss is noise-tolerant here.",
+            f"labelled as another class at least as often as as itself); no loss can be "
+            f"noise-tolerant here.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
 
 
