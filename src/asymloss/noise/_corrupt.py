@@ -137,6 +137,11 @@ def _resolve_classes(y: np.ndarray, num_classes, dataset, matrix_k=None) -> int:
             raise TypeError(f"num_classes must be an integer; got {num_classes!r}.") from None
         if K < 1:
             raise ValueError(f"num_classes must be >= 1; got {K}.")
+    if K is not None and matrix_k is not None and K != matrix_k:
+        raise ValueError(f"noise is a {matrix_k}x{matrix_k} matrix but num_classes is {K}.")
+    known = DATASET_CLASSES.get(dataset)
+    if known is not None and K is not None and K != known:
+        raise ValueError(f"num_classes={K} does not match dataset {dataset!r} ({known} classes).")
     if K is None and matrix_k is not None:
         K = matrix_k
     if K is None and dataset in DATASET_CLASSES:

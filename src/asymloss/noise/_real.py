@@ -29,7 +29,17 @@ CIFAR_N_FILES = {
 _SUBDIRS = ("", "cifar-n", "cifar-10-100n/data", "data")
 
 _reconstruct, _reconstruct_args, _ = np.zeros(0).__reduce__()
+
+
+def _latin1_encode(text, encoding="latin1", errors="strict"):
+    """``_codecs.encode`` as protocol-2 pickles use it for ``bytes`` (latin-1 only)."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode with encoding {encoding!r}.")
+    return text.encode("latin1", errors)
+
+
 _SAFE_GLOBALS = {
+    ("_codecs", "encode"): _latin1_encode,
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy", "ndarray"): np.ndarray,
@@ -43,7 +53,8 @@ except Exception:  # pragma: no cover
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that allows only the globals needed to rebuild NumPy arrays and dtypes."""
+    """Unpickler that allows only the globals needed to rebuild NumPy arrays and dtypes (and the
+    latin-1 ``_codecs.encode`` that protocol 2 uses for their raw bytes)."""
 
     def find_class(self, module: str, name: str):
         try:
