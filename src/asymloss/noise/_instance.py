@@ -69,11 +69,16 @@ def instance_noise(y: np.ndarray, x: np.ndarray, rate: float, num_classes: int,
     (K, d, K), float64, in one draw; (3) one uniform per sample. Then for each sample
     ``p = q_i · softmax(x_i · W[y_i] with logit y_i = −∞)`` plus ``1 − q_i`` on ``y_i`` and the noisy
     label is drawn from ``p`` by inverse CDF. Computed in float64 as one matmul per class and chunk.
+    ``rate = 0`` gives q = 0 (no noise). Because of the truncation at 0, the realised rate exceeds
+    ``rate`` for small rates (E[q] ≈ 0.129 at 0.1, 0.206 at 0.2, 0.300 at 0.3).
     """
     n, d = x.shape
     K = num_classes
-    q = truncnorm.rvs((0.0 - rate) / RATE_STD, (1.0 - rate) / RATE_STD, loc=rate, scale=RATE_STD,
-                      size=n, random_state=rng) if n else np.zeros(0)
+    if rate == 0.0 or n == 0:  # "instance:0" is clean (the formula alone would give E[q] ≈ 0.08)
+        q = np.zeros(n)
+    else:
+        q = truncnorm.rvs((0.0 - rate) / RATE_STD, (1.0 - rate) / RATE_STD, loc=rate, scale=RATE_STD,
+                          size=n, random_state=rng)
     W = rng.standard_normal((K, d, K))
     u = rng.random(n)
     out = np.empty_like(y)
