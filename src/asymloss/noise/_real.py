@@ -60,6 +60,11 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         try:
             return _SAFE_GLOBALS[(module, name)]
         except KeyError:
+            if module.split(".")[0] == "torch":
+                raise pickle.UnpicklingError(
+                    f"the file holds torch tensors or objects ({module}.{name}); a CIFAR-N label file "
+                    f"holds NumPy arrays only."
+                ) from None
             raise pickle.UnpicklingError(
                 f"refusing to load global {module}.{name}: only NumPy arrays, dtypes, lists, dicts "
                 f"and numbers are allowed in a CIFAR-N label file."
