@@ -71,6 +71,19 @@ def test_parse_noise_errors(text, match):
         parse_noise(text)
 
 
+def test_noise_spec_validates_itself():
+    with pytest.raises(TypeError, match="rate of instance noise must be a real number; got None"):
+        NoiseSpec("instance")
+    with pytest.raises(KeyError, match="Did you mean 'uniform'"):
+        NoiseSpec("unifrom", 0.2)
+    with pytest.raises(KeyError, match="CIFAR-10N label set 'best'"):
+        NoiseSpec("cifar10n", variant="best")
+    with pytest.raises(ValueError, match="clean noise takes no rate"):
+        NoiseSpec("clean", 0.1)
+    with pytest.raises(ValueError, match="takes no variant"):
+        NoiseSpec("symmetric", 0.1, "aggre")
+
+
 def test_parse_noise_type_error():
     with pytest.raises(TypeError, match="spec string"):
         parse_noise(0.4)
@@ -368,7 +381,7 @@ def test_corrupt_errors():
         corrupt(y, "symmetric:0.2", seed=-1)
     with pytest.raises(TypeError, match="seed must be"):
         corrupt(y, "symmetric:0.2", seed=1.5)
-    with pytest.raises(ValueError, match="rate must be >= 0.0 and < 1.0"):
+    with pytest.raises(ValueError, match="rate of symmetric noise must be >= 0.0 and < 1.0"):
         corrupt(y, NoiseSpec("symmetric", 1.5), seed=0)
     with pytest.warns(UserWarning, match="not dominant") as rec:
         corrupt(y, "pairflip:0.6", seed=0)

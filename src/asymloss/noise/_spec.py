@@ -39,6 +39,20 @@ class NoiseSpec:
     rate: float | None = None
     variant: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.kind not in (*_ALL_KINDS, "transition"):
+            raise unknown_name_error("noise kind", str(self.kind), _ALL_KINDS)
+        if self.kind in RATE_KINDS:
+            check_number(f"rate of {self.kind} noise", self.rate, ge=0.0, lt=1.0)
+            object.__setattr__(self, "rate", float(self.rate))
+        elif self.rate is not None:
+            raise ValueError(f"{self.kind} noise takes no rate; got rate={self.rate!r}.")
+        if self.kind == "cifar10n":
+            if self.variant not in CIFAR10N_VARIANTS:
+                raise unknown_name_error("CIFAR-10N label set", str(self.variant), CIFAR10N_VARIANTS)
+        elif self.variant is not None:
+            raise ValueError(f"{self.kind} noise takes no variant; got variant={self.variant!r}.")
+
     def __str__(self) -> str:
         if self.kind in RATE_KINDS:
             return f"{self.kind}:{self.rate:g}"
