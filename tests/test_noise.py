@@ -389,3 +389,8 @@ def test_corrupt_errors():
     with pytest.warns(UserWarning, match="not dominant"):
         corrupt(y, np.roll(np.eye(10), 1, axis=1), seed=0)
     assert corrupt(y, "symmetric:0.2", seed=np.int64(3)).seed == 3
+    with pytest.raises(ValueError, match="pass the .K, K. array itself"):
+        corrupt(y, NoiseSpec("transition"), seed=0)
+    with pytest.raises(ValueError, match="dataset must be one of 'mnist', 'cifar10', 'cifar100'; got 'fashion-mnist'"):
+        corrupt(y, "asymmetric:0.2", seed=0, dataset="fashion-mnist")
+    assert corrupt(y, "symmetric:0.2", seed=0, dataset="NPZ:Data/X.npz").dataset == "NPZ:Data/X.npz"

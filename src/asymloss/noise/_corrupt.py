@@ -167,9 +167,10 @@ def corrupt(labels, noise, *, seed, dataset=None, sampler="exact", legacy=False,
         row-stochastic transition matrix (rows = clean class).
     seed : non-negative int; all randomness comes from ``numpy.random.Generator(PCG64(seed))``.
     dataset : ``mnist``, ``cifar10`` or ``cifar100`` for ``asymmetric`` (also sets K for known names).
-    sampler : ``"exact"`` — per clean class y, exactly ``round(T[y, k] · n_y)`` randomly chosen samples
-        go to each k ≠ y (the reference's CIFAR approach) — or ``"independent"`` — each sample is drawn
-        from its row ``T[y]`` (the reference's MNIST approach). Instance noise always samples per
+    sampler : ``"exact"`` — per clean class y, exactly ``round((1 − T[y, y]) · n_y)`` randomly chosen
+        samples change label, ``round(T[y, k] · n_y)`` of them to k (floor or ceiling by largest
+        remainder when those products are not integers; the reference's CIFAR approach) — or
+        ``"independent"`` — each sample is drawn from its row ``T[y]`` (the reference's MNIST approach). Instance noise always samples per
         sample; CIFAR-N labels come from the file.
     legacy : reproduce the reference code's quirks for ``asymmetric`` noise: CIFAR-10 in-place
         sequential flips (≈24% of cats mislabelled at 0.4, not 40%), CIFAR-100 consecutive-index
@@ -197,6 +198,7 @@ def corrupt(labels, noise, *, seed, dataset=None, sampler="exact", legacy=False,
     if not isinstance(legacy, (bool, np.bool_)):
         raise TypeError(f"legacy must be True or False; got {legacy!r}.")
     legacy = bool(legacy)
+    dataset_given = dataset
     if dataset is not None:
         if not isinstance(dataset, str):
             raise TypeError(f"dataset must be a string such as 'cifar10'; got {type(dataset).__name__}.")
@@ -205,6 +207,8 @@ def corrupt(labels, noise, *, seed, dataset=None, sampler="exact", legacy=False,
     matrix = None
     if isinstance(noise, (str, NoiseSpec)):
         spec = parse_noise(noise)
+        if spec.kind == "transition":
+            raise ValueError("for a transition matrix, pass the (K, K) array itself as noise=.")
     else:
         matrix = check_transition(noise, "noise")
         spec = NoiseSpec("transition")
@@ -276,7 +280,7 @@ def corrupt(labels, noise, *, seed, dataset=None, sampler="exact", legacy=False,
         sha256=labels_sha256(noisy),
         spec=spec,
         legacy=legacy,
-        dataset=dataset,
+        dataset=dataset_given,
         source=source,
         expected_transition=T,
     )
