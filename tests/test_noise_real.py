@@ -1,7 +1,6 @@
 """Real human noise (CIFAR-N): the restricted .pt reader and the label sets' realised rates."""
 from __future__ import annotations
 
-import io
 import pickle
 import zipfile
 

@@ -28,7 +28,7 @@ CIFAR_N_FILES = {
 }
 _SUBDIRS = ("", "cifar-n", "cifar-10-100n/data", "data")
 
-_reconstruct, _reconstruct_args, _ = np.zeros(0).__reduce__()
+_reconstruct = np.zeros(0).__reduce__()[0]  # numpy(._)core.multiarray._reconstruct
 
 
 def _latin1_encode(text, encoding="latin1", errors="strict"):
