@@ -152,7 +152,7 @@ def describe_loss(name: str) -> dict:
 def _check_overrides(label: str, allowed, overrides: dict) -> None:
     for k in overrides:
         if k not in allowed:
-            raise unknown_name_error(f"hyperparameter for loss {label!r}", k, allowed)
+            raise unknown_name_error(f"{label} hyperparameter", k, allowed)
 
 
 def create_loss(name: str, num_classes: Optional[int] = None, preset: Optional[str] = None,
