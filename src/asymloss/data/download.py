@@ -150,7 +150,7 @@ def fetch(
                 verify_md5(dest, res.md5)
                 paths.append(dest)
                 continue
-            errors = []
+            errors, mismatches = [], 0
             for base in bases:
                 url = f"{base}/{res.filename}"
                 try:
@@ -158,9 +158,12 @@ def fetch(
                     break
                 except ChecksumError as e:
                     errors.append(str(e))
+                    mismatches += 1
                 except (urllib.error.URLError, OSError, ValueError) as e:  # HTTPError, refused, timeout, bad URL
                     errors.append(f"{url}: {getattr(e, 'reason', None) or e}")
             else:
+                if mismatches == len(errors):  # reachable, but every copy was wrong: not an offline problem
+                    raise ChecksumError(" ".join(errors) + f" Nothing was written to {dest}.")
                 raise DownloadError(
                     f"could not download {res.filename} from any mirror ({'; '.join(errors)}). "
                     f"If this machine is offline: {instead}"
