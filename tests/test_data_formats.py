@@ -73,6 +73,11 @@ def write_mnist_dir(d: Path, arrays: dict, gz: bool = True) -> dict[str, str]:
     return md5
 
 
+def content_sha256(arrays: dict) -> tuple[tuple[str, str], ...]:
+    """(uncompressed IDX file name, sha256 of its bytes) for the four files of ``arrays``."""
+    return tuple((IDX_NAMES[k][:-3], hashlib.sha256(idx_bytes(arrays[k])).hexdigest()) for k in IDX_NAMES)
+
+
 def _cifar_rows(x: np.ndarray) -> np.ndarray:
     """(N, 32, 32, 3) -> (N, 3072): 1024 red, then green, then blue values, each row-major."""
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2).reshape(len(x), 3072))
@@ -241,6 +246,10 @@ def test_load_mnist_from_idx(tmp_path, monkeypatch, gz, folder):
     md5 = write_mnist_dir(tmp_path / folder, arrays, gz=gz)
     if gz:
         patch_spec(monkeypatch, "mnist", resources=resources_with(md5, "mnist"))
+    else:
+        with pytest.raises(ChecksumError, match="expected sha256 ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"):
+            load("mnist", root=tmp_path)  # un-gzipped files are checked against the known contents
+        patch_spec(monkeypatch, "mnist", content=content_sha256(arrays))
     ds = load("mnist", root=tmp_path)
     assert_matches(ds, arrays)
     assert ds.mean == (0.1307,) and ds.std == (0.3081,)
@@ -271,10 +280,24 @@ def test_local_checksum_mismatch_names_file(tmp_path):
     assert str(path) in msg and "f68b3c2dcbeaaa9fbdd348bbdeb94873" in msg and actual in msg
 
 
-def test_idx_count_mismatch(tmp_path):
+def test_recompressed_gz_accepted_by_content_hash(tmp_path, monkeypatch):
+    """A .gz with other compression bytes (md5 differs) but the published contents is accepted."""
+    arrays = fake_mnist(seed=5)
+    md5 = write_mnist_dir(tmp_path / "mnist", arrays)
+    patch_spec(monkeypatch, "mnist", resources=resources_with({k: "0" * 32 for k in md5}, "mnist"), content=content_sha256(arrays))
+    assert_matches(load("mnist", root=tmp_path), arrays)
+    # a different content is refused, naming both checksums
+    other = fake_mnist(seed=6)
+    write_idx(tmp_path / "mnist" / IDX_NAMES["x_test"], other["x_test"])
+    with pytest.raises(ChecksumError, match=r"t10k-images-idx3-ubyte.gz: expected md5 0{32} \(or uncompressed sha256"):
+        load("mnist", root=tmp_path)
+
+
+def test_idx_count_mismatch(tmp_path, monkeypatch):
     arrays = fake_mnist()
     arrays["y_train"] = arrays["y_train"][:-1]
     write_mnist_dir(tmp_path / "mnist", arrays, gz=False)
+    patch_spec(monkeypatch, "mnist", content=())  # unknown contents: only the structure is checked
     with pytest.raises(FormatError, match="do not match 29 labels"):
         load("mnist", root=tmp_path)
 

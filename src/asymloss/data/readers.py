@@ -23,6 +23,8 @@ import numpy as np
 __all__ = [
     "FormatError",
     "read_idx",
+    "parse_idx",
+    "gunzip_if_needed",
     "restricted_load",
     "read_cifar",
     "read_npz",
@@ -60,13 +62,22 @@ def read_idx(path: str | os.PathLike, *, expect_ndim: int | None = None) -> np.n
     (60000,)
     """
     path = Path(path)
-    with open(path, "rb") as f:
-        raw = f.read()
+    return parse_idx(gunzip_if_needed(path.read_bytes(), path), path, expect_ndim=expect_ndim)
+
+
+def gunzip_if_needed(raw: bytes, where: str | os.PathLike = "<bytes>") -> bytes:
+    """Decompress ``raw`` if it starts with the gzip magic bytes, else return it unchanged."""
     if raw[:2] == b"\x1f\x8b":
         try:
-            raw = gzip.decompress(raw)
+            return gzip.decompress(raw)
         except (OSError, EOFError) as e:
-            raise FormatError(f"{path}: corrupt gzip data ({e}).") from e
+            raise FormatError(f"{where}: corrupt gzip data ({e}).") from e
+    return raw
+
+
+def parse_idx(raw: bytes, where: str | os.PathLike = "<bytes>", *, expect_ndim: int | None = None) -> np.ndarray:
+    """Parse the bytes of an (uncompressed) IDX file; see :func:`read_idx`."""
+    path = where
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise FormatError(
             f"{path}: not an IDX file (magic bytes {raw[:4].hex() or 'missing'}; "

@@ -19,6 +19,7 @@ present they are used (checksums verified); else the offline ``.npz`` copy; else
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +31,8 @@ import torch
 from .._paths import data_root
 from .._validation import unknown_name_error
 from ._dataset import ImageDataset, stratified_indices
-from .download import DatasetNotFoundError, Resource, fetch, mirror_urls, verify_md5
-from .readers import FormatError, read_cifar, read_idx, read_image_folder, read_npz
+from .download import ChecksumError, DatasetNotFoundError, Resource, fetch, mirror_urls, verify_md5
+from .readers import FormatError, gunzip_if_needed, parse_idx, read_cifar, read_image_folder, read_npz
 
 __all__ = ["load", "list_datasets", "download", "DATASETS", "DatasetSpec", "JPEG_NOTE"]
 
@@ -84,6 +85,7 @@ class DatasetSpec:
     mirrors: tuple[str, ...]  # canonical base URLs, tried in order
     members: tuple[Resource, ...] = ()  # CIFAR: the files of the extracted folder with their MD5s
     extracted: str = ""  # CIFAR: name of the extracted folder
+    content: tuple[tuple[str, str], ...] = ()  # IDX: sha256 of each uncompressed file
     offline: str = ""  # file name of the offline npz copy in <root>
     offline_note: str = ""
     homepage: str = ""
@@ -119,6 +121,12 @@ DATASETS: dict[str, DatasetSpec] = {
             Resource("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
         ),
         mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+        content=(
+            ("train-images-idx3-ubyte", "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+            ("train-labels-idx1-ubyte", "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+            ("t10k-images-idx3-ubyte", "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+            ("t10k-labels-idx1-ubyte", "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+        ),
         offline="mnist.npz",
         homepage="http://yann.lecun.com/exdb/mnist/",
     ),
@@ -138,6 +146,12 @@ DATASETS: dict[str, DatasetSpec] = {
             Resource("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
         ),
         mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        content=(
+            ("train-images-idx3-ubyte", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+            ("train-labels-idx1-ubyte", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+            ("t10k-images-idx3-ubyte", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+            ("t10k-labels-idx1-ubyte", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+        ),
         offline="fashion_mnist.npz",
         homepage="https://github.com/zalandoresearch/fashion-mnist (Debian: package dataset-fashion-mnist)",
     ),
@@ -264,8 +278,44 @@ def _idx_dir(spec: DatasetSpec, root: Path) -> Path | None:
     return None
 
 
+def _idx_bytes(spec: DatasetSpec, d: Path, fname: str) -> bytes:
+    """The uncompressed, verified bytes of IDX file ``fname`` (``*.gz`` name) from folder ``d``.
+
+    A ``.gz`` file must have the published MD5, or else (a re-compressed copy, e.g. Debian's
+    ``dataset-fashion-mnist``) uncompressed contents with the known SHA-256. An un-gzipped file
+    must have the known SHA-256. A mismatch raises :class:`ChecksumError` naming the file.
+    """
+    md5 = {r.filename: r.md5 for r in spec.resources}[fname]
+    sha = dict(spec.content).get(fname[:-3])
+    gz = d / fname
+    if gz.is_file():
+        blob = gz.read_bytes()
+        actual_md5 = hashlib.md5(blob, usedforsecurity=False).hexdigest()
+        raw = gunzip_if_needed(blob, gz)
+        if actual_md5 == md5:
+            return raw
+        actual_sha = hashlib.sha256(raw).hexdigest()
+        if sha is not None and actual_sha == sha:
+            return raw
+        raise ChecksumError(
+            f"checksum mismatch for {gz}: expected md5 {md5}"
+            + (f" (or uncompressed sha256 {sha})" if sha else "")
+            + f", got md5 {actual_md5} (uncompressed sha256 {actual_sha}). The file is corrupt or not "
+            "the published one; delete it and download it again."
+        )
+    path = d / fname[:-3]
+    raw = path.read_bytes()
+    if sha is not None:
+        actual_sha = hashlib.sha256(raw).hexdigest()
+        if actual_sha != sha:
+            raise ChecksumError(
+                f"checksum mismatch for {path}: expected sha256 {sha}, got {actual_sha}. The file is "
+                "corrupt or not the published one; delete it and download it again."
+            )
+    return raw
+
+
 def _read_idx_dir(spec: DatasetSpec, d: Path, root: Path) -> ImageDataset:
-    md5 = {r.filename: r.md5 for r in spec.resources}
     arrays = {}
     for key, fname, ndim in (
         ("x_train", IDX_FILES[0], 3),
@@ -273,12 +323,8 @@ def _read_idx_dir(spec: DatasetSpec, d: Path, root: Path) -> ImageDataset:
         ("x_test", IDX_FILES[2], 3),
         ("y_test", IDX_FILES[3], 1),
     ):
-        path = d / fname
-        if path.is_file():
-            verify_md5(path, md5[fname])
-        else:  # un-gzipped copy: no published checksum; the IDX header is validated instead
-            path = d / fname[:-3]
-        arrays[key] = read_idx(path, expect_ndim=ndim)
+        where = d / fname if (d / fname).is_file() else d / fname[:-3]
+        arrays[key] = parse_idx(_idx_bytes(spec, d, fname), where, expect_ndim=ndim)
     for split in ("train", "test"):
         if arrays[f"x_{split}"].dtype != np.uint8 or arrays[f"x_{split}"].shape[0] != arrays[f"y_{split}"].shape[0]:
             raise FormatError(
