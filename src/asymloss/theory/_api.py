@@ -185,8 +185,8 @@ def minimize_weighted_risk(loss, weights, *, target: int | None = None, num_clas
 
     Returns:
         :class:`SimplexMinimum` with the best point found, its risk, the risk at e_t and the gap.
-        Exponentiated gradient in float64 from ~2K + 21 starts (centre, near every vertex, along
-        the ray to e_t, random Dirichlet points), batched.
+        Exponentiated gradient in float64 from K + 21 starts (21 for K > 12): the centre, near
+        vertices, along the ray to e_t and random Dirichlet points, batched.
 
     Example:
         >>> import numpy as np
