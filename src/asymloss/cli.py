@@ -48,7 +48,68 @@ def version() -> None:
 # (losses: `asymloss losses`)
 
 
-# (theory: `asymloss theory`)
+@app.command("theory")
+def theory_cmd(
+    loss: str = typer.Argument(..., help="Loss name (see `asymloss losses`), e.g. agce, ael, nce+agce."),
+    a: Optional[float] = typer.Option(None, "--a", help="Parameter a (AGCE, AUL, AEL, ...)."),
+    q: Optional[float] = typer.Option(None, "--q", help="Parameter q (AGCE, AUL, GCE, ...)."),
+    param: List[str] = typer.Option([], "--param", help="Other hyperparameter key=value, e.g. --param alpha=1 (repeatable)."),
+    preset: Optional[str] = typer.Option(None, help="Loss preset, e.g. paper:cifar10 (--a/--q/--param win)."),
+    noise: str = typer.Option(..., help="Noise spec: symmetric:0.8, pairflip:0.45, asymmetric:0.4 (with --dataset), uniform:0.5, clean."),
+    classes: Optional[int] = typer.Option(None, "--classes", help="Number of classes K (optional with --dataset)."),
+    dataset: Optional[str] = typer.Option(None, help="Dataset of asymmetric noise: mnist, cifar10, cifar100."),
+    method: str = typer.Option("auto", help="auto, ratio (the paper's condition) or simplex (numerical minimisation)."),
+) -> None:
+    """Is a loss asymmetric (noise-tolerant) under a noise? Asymmetry ratio, noise ratio, verdict
+    and the smallest parameter values that would make it asymmetric (SPEC §2)."""
+    from rich.table import Table
+
+    from . import theory
+
+    params = _parse_overrides(param)
+    params.update({k: v for k, v in (("a", a), ("q", q)) if v is not None})
+    try:  # every argument is checked before any numerical work
+        module = theory._resolve.registry().create_loss(loss, preset=preset, **params)
+        T = theory.as_transition_matrix(noise, classes, dataset)
+        if method not in ("auto", "ratio", "simplex"):
+            raise ValueError(f"--method must be one of 'auto', 'ratio', 'simplex'; got {method!r}.")
+        verdict = theory.is_asymmetric(module, T, method=method)
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        _fail(str(exc))
+        return
+    rt = verdict.noise_ratio
+    K = T.shape[0]
+    table = Table(title=f"{verdict.loss} under {noise} (K = {K})", title_justify="left")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_column("how")
+    if verdict.asymmetry_ratio is not None:
+        r = theory.asymmetry_ratio(module)  # closed forms are instant; a numerical r was computed already
+        table.add_row("asymmetry ratio r", f"{r.value:.6f}", r.method.replace("-", " "))
+    else:
+        table.add_row("asymmetry ratio r", "—", "not of the form ℓ(p_y)")
+    table.add_row("noise ratio r̃", f"{rt:.6f}", "clean labels dominant" if rt < 1 else "clean labels NOT dominant")
+    word = "[bold green]asymmetric[/]" if verdict.asymmetric else "[bold red]not asymmetric[/]"
+    how = {"closed-form": "r̃ ≤ r? (closed form: necessary and sufficient)",
+           "ratio": "r̃ ≤ r (numerical r: sufficient)",
+           "simplex": "argmin of the weighted risk = e_y? (numerical)",
+           "noise-ratio": "r̃ ≥ 1: no loss is asymmetric"}[verdict.method]
+    table.add_row("verdict", word, how)
+    from .theory._closed import BOUNDED_PARAMETERS
+
+    name = theory._resolve.resolve_loss(module, {}).name
+    if name in BOUNDED_PARAMETERS:
+        for p in BOUNDED_PARAMETERS[name]:
+            fixed = {k: v for k, v in module.hparams().items() if k in BOUNDED_PARAMETERS[name] and k != p}
+            b = theory.min_parameter(name, p, T, **fixed)
+            value = {"min": f"{p} ≥ {b.value or 0:.4g}", "max": f"{p} ≤ {b.value or 0:.4g}",
+                     "any": f"any {b.domain}", "none": "no value"}[b.kind]
+            held = ", ".join(f"{k} = {v:g}" for k, v in fixed.items())
+            table.add_row(f"asymmetric for", value, f"closed form{', ' + held if held else ''}")
+    else:
+        table.add_row("asymmetric for", "—", f"no closed form for {name or 'this loss'}")
+    console.print(table)
+    console.print(verdict.reason)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -270,7 +270,8 @@ def is_asymmetric(loss, T, *, num_classes: int | None = None, dataset: str | Non
     rt = noise_ratio(M)
     res = resolve_loss(loss, params, num_classes=K if isinstance(loss, str) else None, preset=preset)
     if rt >= 1:
-        return AsymmetryVerdict(False, "noise-ratio", res.label, rt, None, (), (
+        r = _ratio(res).value if (res.closed_form or res.pointwise is not None) else None
+        return AsymmetryVerdict(False, "noise-ratio", res.label, rt, r, (), (
             f"the noise is not clean-labels-dominant (r̃ = {rt:.6g} ≥ 1): some noisy label is at "
             "least as likely as the clean one, so no loss is asymmetric on it."))
     if method != "simplex" and (res.closed_form or res.pointwise is not None):
