@@ -83,9 +83,10 @@ def theory_cmd(
     table.add_column("quantity")
     table.add_column("value", justify="right")
     table.add_column("how")
+    resolved = theory._resolve.resolve_loss(module, {})
     if verdict.asymmetry_ratio is not None:
-        r = theory.asymmetry_ratio(module)  # closed forms are instant; a numerical r was computed already
-        table.add_row("asymmetry ratio r", f"{r.value:.6f}", r.method.replace("-", " "))
+        how = "closed form" if resolved.closed_form else "numerical infimum"
+        table.add_row("asymmetry ratio r", f"{verdict.asymmetry_ratio:.6f}", how)
     else:
         table.add_row("asymmetry ratio r", "—", "not of the form ℓ(p_y)")
     table.add_row("noise ratio r̃", f"{rt:.6f}", "clean labels dominant" if rt < 1 else "clean labels NOT dominant")
@@ -97,7 +98,7 @@ def theory_cmd(
     table.add_row("verdict", word, how)
     from .theory._closed import BOUNDED_PARAMETERS
 
-    name = theory._resolve.resolve_loss(module, {}).name
+    name = resolved.name
     if name in BOUNDED_PARAMETERS:
         for p in BOUNDED_PARAMETERS[name]:
             fixed = {k: v for k, v in module.hparams().items() if k in BOUNDED_PARAMETERS[name] and k != p}
