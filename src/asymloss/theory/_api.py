@@ -303,8 +303,8 @@ def is_asymmetric(loss, T, *, num_classes: int | None = None, dataset: str | Non
     ok = all(m.vertex_is_minimiser for m in back)
     worst = max(back, key=lambda m: m.gap)
     if ok:
-        reason = (f"e_y minimises the weighted risk of every row ({len(back)} distinct row(s); "
-                  f"largest gap {worst.gap:.3g}).")
+        reason = (f"e_y minimises the weighted risk Σ_k T[y, k] L(u, k) of every clean class y: no point "
+                  f"beats it ({len(back)} distinct row(s) checked).")
     else:
         pt = ", ".join(f"{v:.4g}" for v in worst.point[: min(K, 4)]) + (", …" if K > 4 else "")
         reason = (f"row y={worst.target}: u* = ({pt}) has weighted risk {worst.risk:.6f} < "
