@@ -85,7 +85,7 @@ _NOT_POINTWISE = {"nce", "nfl", "ngce", "nrce", "anorm", "nnce", "amse"}
 
 
 def _module_pointwise(module):
-    """ℓ(u) = L((u, 1 − u), 0) if the module's value depends on u_y only, else None."""
+    """ℓ(u) = L((u, (1 − u)/2, (1 − u)/2), 0) if the module's value depends on u_y only, else None."""
     import torch
 
     from ._simplex import TorchObjective
@@ -100,17 +100,15 @@ def _module_pointwise(module):
         return None
     if not np.allclose(la, lb, rtol=1e-9, atol=1e-12):
         return None
-    obj2 = TorchObjective(module, 2)
 
     def ell(x):
-        x = np.asarray(x, dtype=np.float64)
-        U = np.stack([x.ravel(), 1.0 - x.ravel()], axis=1)
+        x = np.asarray(x, dtype=np.float64).ravel()
+        U = np.stack([x, (1.0 - x) * 0.5, (1.0 - x) * 0.5], axis=1)
         with torch.no_grad():
-            logits = torch.log(torch.from_numpy(U))
-            out = obj2.module(logits, torch.zeros(U.shape[0], dtype=torch.long))
-        return out.numpy().reshape(x.shape)
+            out = obj.module(torch.log(torch.from_numpy(U)), torch.zeros(U.shape[0], dtype=torch.long))
+        return out.numpy()
 
-    return vectorise(ell)
+    return vectorise(lambda x: ell(x).reshape(np.shape(x)))
 
 
 def resolve_loss(loss, params: dict, *, num_classes: int | None = None, preset: str | None = None) -> ResolvedLoss:
