@@ -202,6 +202,11 @@ class Augment:
         self.std = tuple(std) if std is not None else None
         self.mode = check_choice("mode", mode, ("bilinear", "nearest"))
 
+    @property
+    def active(self) -> bool:
+        """Whether any random transform (crop, flip, rotation) is switched on."""
+        return bool(self.crop_padding or self.hflip or self.rotation)
+
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         _check_batch(x)
         x = to_float(x) if not x.is_floating_point() else x
