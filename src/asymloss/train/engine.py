@@ -247,7 +247,7 @@ def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: b
     y_clean = data.y_clean.to(device)
     x_test, y_test = data.x_test.to(device), data.y_test.to(device)
     augment = Augment(crop_padding=config.crop_padding, hflip=config.hflip, rotation=config.rotation)
-    train_prep = _Normalise(data.mean, data.std, device, augment if (config.crop_padding or config.hflip or config.rotation) else None)
+    train_prep = _Normalise(data.mean, data.std, device, augment if augment.active else None)
     test_prep = _Normalise(data.mean, data.std, device)
 
     n, bs = len(x_train), config.batch_size
