@@ -169,6 +169,8 @@ def test_augment_composes_in_order():
     ident = Augment()
     xf = x.float() / 255
     assert torch.equal(ident(xf), xf)
+    assert aug.active and not ident.active and not Augment(mean=(0.5,), std=(0.2,)).active
+    assert Augment(rotation=5.0).active and Augment(hflip=True).active and Augment(crop_padding=2).active
     assert "crop_padding=4" in repr(aug)
 
 

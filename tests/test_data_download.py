@@ -6,7 +6,6 @@ import http.server
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from asymloss.data import ChecksumError, DownloadError, download, load
@@ -60,7 +59,7 @@ def test_download_mnist_success(tmp_path, server, monkeypatch, progress):
     ds = load("mnist", root=root, download=True, progress=progress)
     assert_matches(ds, arrays)
     assert _leftovers(root / "mnist") == sorted(md5)  # the four files, no temporaries
-    for name, digest in md5.items():
+    for name in md5:
         assert (root / "mnist" / name).read_bytes() == (www / "mnist" / name).read_bytes()
     # second load: read from disk, the server is not needed
     monkeypatch.setenv(MIRROR_ENV, "http://127.0.0.1:9")

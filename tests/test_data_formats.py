@@ -428,6 +428,9 @@ def test_load_npz(tmp_path, hwc):
     ds = load(f"npz:{tmp_path / 'd.npz'}")
     assert_matches(ds, arrays)
     assert ds.num_classes == 3 and ds.classes == ("0", "1", "2")
+    np.savez(tmp_path / "named.npz", classes=np.array(["ant", "bee", "cow", "dog"]), **arrays)
+    named = load(f"npz:{tmp_path / 'named.npz'}")
+    assert named.classes == ("ant", "bee", "cow", "dog") and named.num_classes == 4
     x = nchw(arrays["x_train"]).astype(np.float64) / 255
     np.testing.assert_allclose(ds.mean, x.mean(axis=(0, 2, 3)), rtol=1e-12)
     np.testing.assert_allclose(ds.std, x.std(axis=(0, 2, 3)), rtol=1e-12)

@@ -3,7 +3,7 @@
 >>> import asymloss.data as data
 >>> ds = data.load("digits")            # bundled with scikit-learn: no download
 >>> ds.x_train.dtype, tuple(ds.x_train.shape)
-(torch.uint8, (1437, 1, 8, 8))
+(torch.uint8, (1438, 1, 8, 8))
 
 ``load("mnist")``, ``load("fashion-mnist")``, ``load("cifar10")``, ``load("cifar100")`` read the
 original files (or the offline ``.npz`` copies) from the data root; see

@@ -61,7 +61,7 @@ class ImageDataset:
     Example::
 
         ds = asymloss.data.load("digits")
-        ds.x_train.shape   # torch.Size([1437, 1, 8, 8])
+        ds.x_train.shape   # torch.Size([1438, 1, 8, 8])
         small = ds.subset(100, seed=0)
     """
 

@@ -67,15 +67,15 @@ def crop_at(x: torch.Tensor, padding: int, top: torch.Tensor, left: torch.Tensor
     """Crop each image ``n`` of the zero-padded batch at ``(top[n], left[n])`` (same output size).
 
     One padded tensor and index arithmetic: output ``[n, c, h, w] = padded[n, c, top[n] + h,
-    left[n] + w]``.
+    left[n] + w]``, done as a single ``gather`` on the flattened padded planes.
     """
     n, c, h, w = x.shape
     wp = w + 2 * padding
-    padded = F.pad(x, (padding, padding, padding, padding))
-    rows = (top.view(n, 1) + torch.arange(h, device=x.device)).view(n, 1, h, 1).expand(n, c, h, wp)
-    cols = (left.view(n, 1) + torch.arange(w, device=x.device)).view(n, 1, 1, w).expand(n, c, h, w)
-    # two gathers (rows, then columns) on one padded tensor; no Python loop over samples
-    return padded.gather(2, rows).gather(3, cols)
+    padded = F.pad(x, (padding, padding, padding, padding)).reshape(n, c, -1)
+    rows = top.view(n, 1, 1) + torch.arange(h, device=x.device).view(1, h, 1)
+    cols = left.view(n, 1, 1) + torch.arange(w, device=x.device).view(1, 1, w)
+    flat = (rows * wp + cols).view(n, 1, h * w).expand(n, c, h * w)
+    return padded.gather(2, flat).view(n, c, h, w)
 
 
 def random_crop(x: torch.Tensor, padding: int = 4, *, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -201,6 +201,11 @@ class Augment:
         self.mean = tuple(mean) if mean is not None else None
         self.std = tuple(std) if std is not None else None
         self.mode = check_choice("mode", mode, ("bilinear", "nearest"))
+
+    @property
+    def active(self) -> bool:
+        """Whether any random transform (crop, flip, rotation) is switched on."""
+        return bool(self.crop_padding or self.hflip or self.rotation)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         _check_batch(x)

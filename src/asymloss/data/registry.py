@@ -511,7 +511,7 @@ def load(name: str, root: str | os.PathLike | None = None, download: bool = Fals
 
     >>> ds = load("digits")
     >>> tuple(ds.x_train.shape), ds.num_classes
-    ((1437, 1, 8, 8), 10)
+    ((1438, 1, 8, 8), 10)
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a dataset name (str); got {name!r} ({type(name).__name__}).")
