@@ -48,7 +48,8 @@ def test_not_asymmetric_and_numerical_verdict():
     res = _run("nce+agce", "--preset", "paper:cifar10", "--noise", "symmetric:0.8", "--classes", "10")
     assert res.exit_code == 0, res.output
     assert "not of the form" in _row(res.output, "asymmetry ratio r")
-    assert "numerical" in _row(res.output, "verdict") and "not asymmetric" not in res.output
+    assert "numerical: argmin = e_y?" in _row(res.output, "verdict") and "not asymmetric" not in res.output
+    assert "Σ_k T[y, k] L(u, k)" in re.sub(r"\s+", " ", res.output)  # the reason, printed verbatim
     assert "no closed form for nce+agce" in res.output
 
 

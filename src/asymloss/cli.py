@@ -62,6 +62,7 @@ def theory_cmd(
 ) -> None:
     """Is a loss asymmetric (noise-tolerant) under a noise? Asymmetry ratio, noise ratio, verdict
     and the smallest parameter values that would make it asymmetric (SPEC §2)."""
+    from rich.markup import escape
     from rich.table import Table
 
     from . import theory
@@ -82,7 +83,7 @@ def theory_cmd(
         return
     rt = verdict.noise_ratio
     K = T.shape[0]
-    table = Table(title=f"{verdict.loss} under {noise} (K = {K})", title_justify="left")
+    table = Table(title=escape(f"{verdict.loss} under {noise} (K = {K})"), title_justify="left")
     table.add_column("quantity")
     table.add_column("value", justify="right")
     table.add_column("how")
@@ -94,10 +95,10 @@ def theory_cmd(
         table.add_row("asymmetry ratio r", "—", "not of the form ℓ(p_y)")
     table.add_row("noise ratio r̃", f"{rt:.6f}", "clean labels dominant" if rt < 1 else "clean labels NOT dominant")
     word = "[bold green]asymmetric[/]" if verdict.asymmetric else "[bold red]not asymmetric[/]"
-    how = {"closed-form": "r̃ ≤ r? (closed form: necessary and sufficient)",
-           "ratio": "r̃ ≤ r (numerical r: sufficient)",
-           "simplex": "argmin of the weighted risk = e_y? (numerical)",
-           "noise-ratio": "r̃ ≥ 1: no loss is asymmetric"}[verdict.method]
+    how = {"closed-form": "closed form: r̃ ≤ r?",
+           "ratio": "numerical r: r̃ ≤ r (sufficient)",
+           "simplex": "numerical: argmin = e_y?",
+           "noise-ratio": "r̃ ≥ 1: none is"}[verdict.method]
     table.add_row("verdict", word, how)
     from .theory._closed import BOUNDED_PARAMETERS
 
@@ -109,11 +110,12 @@ def theory_cmd(
             value = {"min": f"{p} ≥ {b.value or 0:.4g}", "max": f"{p} ≤ {b.value or 0:.4g}",
                      "any": f"any {b.domain}", "none": "no value"}[b.kind]
             held = ", ".join(f"{k} = {v:g}" for k, v in fixed.items())
-            table.add_row(f"asymmetric for", value, f"closed form{', ' + held if held else ''}")
+            label = {"min": f"smallest {p}", "max": f"largest {p}"}.get(b.kind, p)
+            table.add_row(label, value, f"closed form{', ' + held if held else ''}")
     else:
-        table.add_row("asymmetric for", "—", f"no closed form for {name or 'this loss'}")
+        table.add_row("smallest parameter", "—", f"no closed form for {name or 'this loss'}")
     console.print(table)
-    console.print(verdict.reason)
+    console.print(escape(verdict.reason))
 
 
 # ---------------------------------------------------------------------------------------------
