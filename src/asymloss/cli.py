@@ -142,14 +142,14 @@ def protocols_cmd() -> None:
     console.print(table)
 
 
-def _parse_overrides(items: List[str]) -> dict:
-    """``--set key=value`` pairs; values parsed as YAML scalars (numbers, booleans, lists)."""
+def _parse_overrides(items: List[str], option: str = "--set") -> dict:
+    """``key=value`` pairs of a repeatable option; values parsed as YAML scalars (numbers, booleans, lists)."""
     import yaml
 
     out = {}
     for item in items:
         if "=" not in item:
-            _fail(f"--set expects key=value; got {item!r}.")
+            _fail(f"{option} expects key=value; got {item!r}.")
         key, value = item.split("=", 1)
         out[key.strip()] = yaml.safe_load(value)
     return out
@@ -183,7 +183,7 @@ def train_cmd(
         if value is not None:
             overrides[key] = value
     if param:
-        overrides["loss_params"] = _parse_overrides(param)
+        overrides["loss_params"] = _parse_overrides(param, "--param")
     overrides.update(_parse_overrides(set_))
     try:  # everything that can be checked is checked before any training
         cfg = get_protocol(protocol, **overrides)

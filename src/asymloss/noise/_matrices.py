@@ -69,29 +69,36 @@ def noise_ratio(T) -> float:
     return float(r.max()) if r.size else 0.0
 
 
-def check_transition(T, arg: str = "noise", num_classes: int | None = None) -> np.ndarray:
-    """Validate a row-stochastic (K, K) matrix; return it as float64. Clear errors otherwise."""
+def check_transition(T, arg: str = "noise", num_classes: int | None = None, *, min_classes: int = 1,
+                     atol: float = 1e-6) -> np.ndarray:
+    """Validate a row-stochastic (K, K) matrix (NumPy, nested lists or a torch tensor); return it
+    as float64. Rows may sum to 1 within ``atol`` (float32 matrices pass). Clear errors otherwise."""
+    if hasattr(T, "detach") and hasattr(T, "cpu"):  # a torch tensor
+        T = T.detach().cpu().numpy()
     try:
         M = np.asarray(T, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"{arg} must be a (K, K) array of probabilities; got {type(T).__name__}.") from None
     if M.ndim != 2 or M.shape[0] != M.shape[1] or M.shape[0] < 1:
         raise ValueError(f"{arg} must be a square (K, K) transition matrix; got shape {M.shape}.")
+    if M.shape[0] < min_classes:
+        raise ValueError(f"{arg} must have at least {min_classes} classes; got shape {M.shape}.")
     if num_classes is not None and M.shape[0] != num_classes:
         raise ValueError(
             f"{arg} is {M.shape[0]}x{M.shape[0]} but num_classes is {num_classes}."
         )
     if not np.isfinite(M).all():
-        raise ValueError(f"{arg} must be finite; it has NaN or infinite entries.")
+        r, c = np.argwhere(~np.isfinite(M))[0]
+        raise ValueError(f"{arg} must be finite; {arg}[{r}, {c}] = {float(M[r, c])!r}.")
     if (M < 0).any():
         r, c = np.argwhere(M < 0)[0]
-        raise ValueError(f"{arg} must be non-negative; entry [{r}, {c}] is {float(M[r, c])!r}.")
+        raise ValueError(f"{arg} must be non-negative; {arg}[{r}, {c}] = {float(M[r, c])!r}.")
     sums = M.sum(axis=1)
-    bad = np.flatnonzero(np.abs(sums - 1.0) > 1e-8)
+    bad = np.flatnonzero(np.abs(sums - 1.0) > atol)
     if bad.size:
         raise ValueError(
-            f"{arg} must be row-stochastic (each row sums to 1); row {bad[0]} sums to "
-            f"{float(sums[bad[0]])!r} ({bad.size} bad row(s))."
+            f"{arg} must be row-stochastic (rows = clean class, each summing to 1 within {atol:g}); "
+            f"row {bad[0]} sums to {float(sums[bad[0]]):.10g} ({bad.size} bad row(s))."
         )
     return M
 

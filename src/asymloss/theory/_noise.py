@@ -6,16 +6,12 @@ import warnings
 import numpy as np
 
 from .._validation import check_number
+from ..noise import check_transition
+from ..noise import noise_ratio as _noise_ratio
 
 __all__ = ["as_transition_matrix", "noise_ratio"]
 
 _ATOL = 1e-6  # rows may come from float32 computations
-
-
-def _to_numpy(x) -> np.ndarray:
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def as_transition_matrix(T, num_classes: int | None = None, dataset: str | None = None) -> np.ndarray:
@@ -35,29 +31,7 @@ def as_transition_matrix(T, num_classes: int | None = None, dataset: str | None 
             "num_classes and dataset are only used with a noise spec string; "
             f"got a matrix together with num_classes={num_classes!r}, dataset={dataset!r}."
         )
-    try:
-        M = _to_numpy(T).astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"T must be a (K, K) array-like of real numbers; got {type(T).__name__}.") from exc
-    if M.ndim != 2 or M.shape[0] != M.shape[1]:
-        raise ValueError(f"T must be a square (K, K) matrix; got shape {tuple(M.shape)}.")
-    if M.shape[0] < 2:
-        raise ValueError(f"T must have at least 2 classes; got shape {tuple(M.shape)}.")
-    if not np.all(np.isfinite(M)):
-        i, j = np.argwhere(~np.isfinite(M))[0]
-        raise ValueError(f"T must be finite; T[{i}, {j}] = {float(M[i, j])!r}.")
-    if np.any(M < -1e-12):
-        i, j = np.argwhere(M < -1e-12)[0]
-        raise ValueError(f"T must be non-negative; T[{i}, {j}] = {float(M[i, j])!r}.")
-    sums = M.sum(axis=1)
-    bad = np.flatnonzero(np.abs(sums - 1.0) > _ATOL)
-    if bad.size:
-        i = bad[0]
-        raise ValueError(
-            f"T must be row-stochastic (rows = clean class, each summing to 1 within {_ATOL:g}); "
-            f"row {i} sums to {float(sums[i]):.10g}."
-        )
-    return np.clip(M, 0.0, None)
+    return check_transition(T, "T", min_classes=2, atol=_ATOL)
 
 
 def _from_spec(spec: str, num_classes, dataset) -> np.ndarray:
@@ -101,11 +75,4 @@ def noise_ratio(T, num_classes: int | None = None, dataset: str | None = None) -
         >>> round(noise_ratio(T), 6)
         0.444444
     """
-    M = as_transition_matrix(T, num_classes, dataset)
-    diag = np.diag(M).copy()
-    off = M.copy()
-    np.fill_diagonal(off, 0.0)
-    top = off.max(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.where(top > 0, top / diag, 0.0)
-    return float(ratios.max())
+    return _noise_ratio(as_transition_matrix(T, num_classes, dataset))
