@@ -67,10 +67,7 @@ def theory_cmd(
 
     from . import theory
 
-    for item in param:
-        if "=" not in item:
-            _fail(f"--param expects key=value (e.g. --param alpha=1); got {item!r}.")
-    params = _parse_overrides(param)
+    params = _parse_overrides(param, "--param")
     params.update({k: v for k, v in (("a", a), ("q", q)) if v is not None})
     try:  # every argument is checked before any numerical work
         module = theory._resolve.registry().create_loss(loss, preset=preset, **params)
