@@ -155,6 +155,12 @@ PROTOCOLS: dict[str, TrainConfig] = {
         grad_clip=5.0, crop_padding=4, hflip=True, loss_preset="paper:cifar10",
         noise="cifar10n:worst", noise_sampler="exact",
     ),
+    # The demo: scikit-learn's bundled digits (no download), an MLP, CIFAR-10's loss presets (K = 10).
+    "demo-digits": TrainConfig(
+        protocol="demo-digits", dataset="digits", model="mlp", epochs=40, batch_size=64,
+        eval_batch_size=1024, lr=0.05, momentum=0.9, weight_decay=1e-4, schedule="cosine",
+        grad_clip=5.0, loss_preset="paper:cifar10", noise_sampler="exact", channels_last=False,
+    ),
 }
 
 
