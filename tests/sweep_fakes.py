@@ -23,6 +23,7 @@ def fake_accuracy(config: dict, epoch: int) -> float:
 def fake_run(config: dict, out_dir: str) -> dict:
     """An 'engine' whose epochs take FAKE_EPOCH_S seconds (default 0)."""
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint.json"
     epochs = read_json(ckpt)["epochs"] if ckpt.exists() else []
     rec_path = out / "record.json"

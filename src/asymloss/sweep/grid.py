@@ -341,19 +341,21 @@ def _dedupe(specs: Sequence[LossSpec]) -> tuple[LossSpec, ...]:
 _NUM_CLASSES = {"mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar100": 100, "digits": 10, "webvision-mini": 50}
 
 
-def _validate_loss(name: str, preset: Optional[str], params: Mapping[str, Any], dataset: str) -> None:
-    """Build the loss once, so that a bad name or parameter fails before any run starts."""
+def _validate_loss(config: Any) -> None:
+    """Build the run's loss as the engine will, so a bad name or parameter fails before any run."""
     import asymloss
 
-    create = getattr(asymloss, "create_loss", None)
-    if create is None:  # losses not available in this build
+    if not hasattr(asymloss, "create_loss"):  # losses not available in this build
         return
-    num_classes = _NUM_CLASSES.get(dataset.split(":")[0], 10)
+    from ..train.engine import build_loss
+
+    num_classes = _NUM_CLASSES.get(config.dataset.split(":")[0], 10)
     try:
-        create(name, num_classes=num_classes, preset=preset, **dict(params))
+        build_loss(config, num_classes)
     except (KeyError, ValueError, TypeError) as e:
         msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
-        raise type(e)(f"loss {loss_label(name, params)!r} (preset {preset!r}): {msg}") from e
+        raise type(e)(f"loss {loss_label(config.loss, config.loss_params)!r} "
+                      f"(preset {config.loss_preset!r}): {msg}") from e
 
 
 def _validate_noise(spec: str) -> None:
@@ -379,7 +381,7 @@ def expand_grid(grid: Grid, *, validate: bool = True) -> list["Run"]:
         for n in grid.noise:
             _validate_noise(n)
         for spec in grid.losses:
-            _validate_loss(spec.name, base.loss_preset, {**base.loss_params, **spec.params}, base.dataset)
+            _validate_loss(base.replace(loss=spec.name, loss_params={**base.loss_params, **spec.params}))
     runs: dict[str, Run] = {}
     for spec in grid.losses:
         for n in grid.noise:

@@ -106,6 +106,7 @@ def run_sweep(
     progress: bool = True,
     console: Any = None,
     poll_s: float = 0.5,
+    runs: Optional[list[Run]] = None,
 ) -> SweepSummary:
     """Run every run of ``grid`` into the store ``out``; return a :class:`SweepSummary`.
 
@@ -117,7 +118,8 @@ def run_sweep(
 
     ``executor`` is ``"local"`` (process pool), ``"ray"`` (``address``: ``"auto"`` or
     ``"HOST:PORT"``) or an :class:`Executor`; ``run_fn`` is a picklable
-    ``(config_dict, out_dir) -> record``.
+    ``(config_dict, out_dir) -> record``. ``runs`` (already expanded from ``grid``) skips the
+    expansion.
 
     >>> summary = run_sweep(build_grid(protocol="paper-mnist", losses="ce",   # doctest: +SKIP
     ...                                overrides={"epochs": 1, "subset": 512}), "store")
@@ -130,7 +132,8 @@ def run_sweep(
         runs, grid_obj = list(grid), None
     else:
         grid_obj = grid if isinstance(grid, Grid) else build_grid(grid)
-        runs = expand_grid(grid_obj)  # validates everything before anything starts
+        if runs is None:
+            runs = expand_grid(grid_obj)  # validates everything before anything starts
     store = ResultsStore(out)
     store.register(grid_obj, runs)
     plan = plan_sweep(runs, store, retry_failed=retry_failed)
