@@ -37,7 +37,8 @@ def fake_run(config: dict, out_dir: str) -> dict:
     if config["loss"] == "boom":
         raise RuntimeError("boom: this loss always fails")
     delay = float(os.environ.get("FAKE_EPOCH_S", "0"))
-    rec = {"status": "running", "config": config, "epochs": epochs, "final": None}
+    rec = {"status": "running", "config": config, "epochs": epochs, "final": None,
+           "worker": {"pid": os.getpid(), "in_ray": _in_ray()}}
     for ep in range(len(epochs) + 1, config["epochs"] + 1):
         time.sleep(delay)
         epochs.append({"epoch": ep, "lr": 0.01, "train_loss": 1.0 / ep, "train_acc_noisy": 0.5,
@@ -52,3 +53,9 @@ def fake_run(config: dict, out_dir: str) -> dict:
                     "images_per_s": 1000.0}
     atomic_write_json(rec_path, rec)
     return rec
+
+
+def _in_ray() -> bool:
+    import sys
+
+    return "ray" in sys.modules and sys.modules["ray"].is_initialized()

@@ -46,7 +46,7 @@ def _plt():
 
 def _grid(n: int, ncols: int = 3, w: float = 4.2, h: float = 3.2):
     plt = _plt()
-    ncols = max(1, min(ncols, n))
+    ncols = max(1, min(ncols, 2 if n == 4 else n))
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False)
     flat = list(axes.ravel())
