@@ -1,0 +1,217 @@
+"""Shared machinery of every loss (private).
+
+One place for: input validation (shapes, dtypes, label range), the float32 upcast of half-precision
+inputs, the cached log-probabilities ``log p`` / ``log p_y`` (gathered, never through a one-hot
+tensor) and the ``weight`` / ``ignore_index`` / ``reduction`` semantics of
+``torch.nn.functional.cross_entropy``.
+
+A loss is a *kernel*: a function ``kernel(batch) -> per-sample loss`` of shape ``(N, d1, ..., dk)``
+that reads what it needs from a :class:`Batch`. :func:`compute` prepares the batch, calls the kernel
+and reduces.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+from .._validation import check_choice
+
+REDUCTIONS = ("mean", "sum", "none")
+_HALF = (torch.float16, torch.bfloat16)
+
+
+class Batch:
+    """Validated logits and labels of one call, with lazily computed, cached log-probabilities.
+
+    Attributes: ``logits`` (N, C, ...) in the compute dtype (float32 for half inputs), ``target``
+    (N, ...) int64 with ignored positions replaced by class 0, ``valid`` (N, ...) bool mask or
+    ``None`` when nothing is ignored, ``num_classes`` (C).
+    """
+
+    __slots__ = ("logits", "target", "valid", "num_classes", "_logp", "_logp_y", "_index")
+
+    def __init__(self, logits: torch.Tensor, target: torch.Tensor, valid: Optional[torch.Tensor]):
+        self.logits = logits
+        self.target = target
+        self.valid = valid
+        self.num_classes = logits.shape[1]
+        self._logp = None
+        self._logp_y = None
+        self._index = None
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.logits.dtype
+
+    @property
+    def index(self) -> torch.Tensor:
+        """``target.unsqueeze(1)``: the gather index of shape (N, 1, d1, ..., dk)."""
+        if self._index is None:
+            self._index = self.target.unsqueeze(1)
+        return self._index
+
+    def logp(self) -> torch.Tensor:
+        """``log_softmax(logits, dim=1)``, shape (N, C, ...), computed once."""
+        if self._logp is None:
+            self._logp = F.log_softmax(self.logits, dim=1)
+        return self._logp
+
+    def logp_y(self) -> torch.Tensor:
+        """``log p_y`` of shape (N, ...), gathered from :meth:`logp` (no one-hot)."""
+        if self._logp_y is None:
+            self._logp_y = self.logp().gather(1, self.index).squeeze(1)
+        return self._logp_y
+
+    def p_y(self) -> torch.Tensor:
+        """``p_y = exp(log p_y)``, shape (N, ...)."""
+        return self.logp_y().exp()
+
+    def one_minus_p_y(self) -> torch.Tensor:
+        """``1 - p_y`` computed as ``-expm1(log p_y)`` (exact near ``p_y = 1``)."""
+        return -torch.expm1(self.logp_y())
+
+    def gather(self, values: torch.Tensor) -> torch.Tensor:
+        """Pick the label's entry of a (N, C, ...) tensor: returns (N, ...)."""
+        return values.gather(1, self.index).squeeze(1)
+
+
+def _check_inputs(input, target, num_classes: Optional[int]) -> None:
+    if not isinstance(input, torch.Tensor):
+        raise TypeError(f"input must be a torch.Tensor of logits; got {type(input).__name__}.")
+    if not isinstance(target, torch.Tensor):
+        raise TypeError(f"target must be a torch.Tensor of class indices; got {type(target).__name__}.")
+    if not input.is_floating_point():
+        raise TypeError(
+            f"input must be floating-point logits (float16, bfloat16, float32 or float64); got {input.dtype}."
+        )
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        raise TypeError(
+            f"target must hold integer class indices (int64 preferred); got dtype {target.dtype}. "
+            "Soft (probability) targets are not supported."
+        )
+    if input.dim() < 2:
+        raise ValueError(
+            f"input must have shape (N, C) or (N, C, d1, ..., dk); got shape {tuple(input.shape)}."
+        )
+    expected = (input.shape[0],) + tuple(input.shape[2:])
+    if tuple(target.shape) != expected:
+        raise ValueError(
+            f"target must have shape {expected} for input of shape {tuple(input.shape)} "
+            f"(N, d1, ..., dk); got {tuple(target.shape)}."
+        )
+    if num_classes is not None and input.shape[1] != num_classes:
+        raise ValueError(
+            f"input has {input.shape[1]} classes along dim 1 but the loss was built with "
+            f"num_classes={num_classes}."
+        )
+
+
+def prepare(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    ignore_index: int = -100,
+    num_classes: Optional[int] = None,
+    min_classes: int = 1,
+) -> Batch:
+    """Validate ``input``/``target`` and build a :class:`Batch` (half precision upcast to float32)."""
+    _check_inputs(input, target, num_classes)
+    C = input.shape[1]
+    if C < min_classes:
+        raise ValueError(f"this loss needs at least {min_classes} classes; input has C={C}.")
+    logits = input.float() if input.dtype in _HALF else input
+    target = target.long() if target.dtype != torch.int64 else target
+    valid = target != ignore_index
+    if target.device.type == "cpu":
+        # Host-side checks are free of device syncs on CPU: report bad labels clearly.
+        all_valid = bool(valid.all())
+        labels = target if all_valid else target[valid]
+        if labels.numel():
+            lo, hi = torch.aminmax(labels)
+            lo, hi = int(lo), int(hi)
+            if lo < 0 or hi >= C:
+                bad = lo if lo < 0 else hi
+                raise ValueError(
+                    f"target contains class index {bad}, outside the valid range [0, {C - 1}] for "
+                    f"C={C} classes (ignore_index={ignore_index} marks samples to skip)."
+                )
+        if all_valid:
+            return Batch(logits, target, None)
+    return Batch(logits, torch.where(valid, target, 0), valid)
+
+
+def check_weight(weight, num_classes: Optional[int] = None) -> Optional[torch.Tensor]:
+    """Validate a per-class weight: ``None`` or a 1-D floating tensor (of length ``num_classes``)."""
+    if weight is None:
+        return None
+    if not isinstance(weight, torch.Tensor):
+        raise TypeError(f"weight must be None or a 1-D torch.Tensor; got {type(weight).__name__}.")
+    if weight.dim() != 1 or not weight.is_floating_point():
+        raise ValueError(
+            f"weight must be a 1-D floating-point tensor of per-class weights; got shape "
+            f"{tuple(weight.shape)} and dtype {weight.dtype}."
+        )
+    if num_classes is not None and weight.numel() != num_classes:
+        raise ValueError(f"weight must have {num_classes} entries (one per class); got {weight.numel()}.")
+    return weight
+
+
+def check_common(reduction: str, ignore_index) -> None:
+    """Validate ``reduction`` and ``ignore_index`` (the arguments shared by every loss)."""
+    check_choice("reduction", reduction, REDUCTIONS)
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index must be an integer; got {ignore_index!r}.")
+
+
+def reduce(loss: torch.Tensor, batch: Batch, weight: Optional[torch.Tensor], reduction: str) -> torch.Tensor:
+    """Apply ``weight`` / ``ignore_index`` / ``reduction`` exactly like ``F.cross_entropy``.
+
+    ``loss`` is the per-sample loss (N, ...). Ignored samples contribute 0 (and 0 in ``'none'``);
+    with a ``weight`` each sample is multiplied by ``weight[y]`` and ``'mean'`` divides by the sum of
+    the weights of the non-ignored samples (NaN when every sample is ignored, like PyTorch).
+    """
+    w = None
+    if weight is not None:
+        if weight.numel() != batch.num_classes:
+            raise ValueError(
+                f"weight must have {batch.num_classes} entries (one per class); got {weight.numel()}."
+            )
+        w = weight.to(device=loss.device, dtype=loss.dtype)[batch.target]
+    if batch.valid is not None:
+        loss = torch.where(batch.valid, loss, loss.new_zeros(()))
+        w = batch.valid.to(loss.dtype) if w is None else w * batch.valid
+    if w is not None:
+        loss = loss * w
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    if w is None:
+        return loss.mean()
+    return loss.sum() / w.sum()
+
+
+def compute(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    kernel: Callable[[Batch], torch.Tensor],
+    *,
+    weight: Optional[torch.Tensor] = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    num_classes: Optional[int] = None,
+    min_classes: int = 1,
+) -> torch.Tensor:
+    """Validate, run ``kernel`` on the prepared batch, reduce, and cast back to the input dtype."""
+    check_common(reduction, ignore_index)
+    check_weight(weight)
+    batch = prepare(input, target, ignore_index=ignore_index, num_classes=num_classes, min_classes=min_classes)
+    out = reduce(kernel(batch), batch, weight, reduction)
+    return out.to(input.dtype) if out.dtype != input.dtype else out
+
+
+def tiny(dtype: torch.dtype) -> float:
+    """Smallest positive normal number of ``dtype`` (guards ``x**g`` gradients at ``x = 0``)."""
+    return torch.finfo(dtype).tiny

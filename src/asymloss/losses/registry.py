@@ -1,0 +1,210 @@
+"""Loss registry: ``create_loss`` / ``list_losses`` / ``list_presets`` / ``get_preset``.
+
+Names are case-insensitive and accept the papers' and the reference code's spellings:
+``"nce+agce"``, ``"NCEandAGCE"``, ``"nce_agce"``, ``"NCE-AGCE"`` are the same loss. Any two
+registered losses can also be combined on the fly: ``create_loss("gce+mae", alpha=1, beta=1)``.
+
+Example::
+
+    >>> import asymloss
+    >>> asymloss.create_loss("NCEandAGCE", preset="paper:cifar100")
+    NCEandAGCE(alpha=10, beta=0.1, a=1.8, q=3 ...)
+"""
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Optional
+
+from .._validation import check_number, unknown_name_error
+from . import modules as M
+from .presets import L1_PENALTY, PRESET_NOTES, PRESETS
+
+__all__ = ["create_loss", "list_losses", "list_presets", "get_preset", "describe_loss", "resolve_name"]
+
+_CLASSES = [
+    M.CE, M.FocalLoss, M.MAE, M.RCE, M.GCE, M.SCE, M.NCE, M.NFL, M.NGCE, M.NMAE, M.NRCE,
+    M.AGCE, M.AUL, M.AEL, M.ANorm, M.NNCE, M.AMSE, M.CEEps,
+    M.NCEandAGCE, M.NCEandAUL, M.NCEandAEL, M.NCEandRCE, M.NCEandMAE, M.NFLandRCE,
+    M.NFLandAGCE, M.NFLandAUL, M.NFLandAEL, M.ANLCE, M.JALCE, M.CEEpsandMAE,
+]
+LOSSES: dict[str, type] = {cls.name: cls for cls in _CLASSES}
+
+_EXTRA_ALIASES = {
+    "cross_entropy": "ce", "crossentropy": "ce", "cross_entropy_loss": "ce",
+    "fl": "focal", "focal_loss": "focal",
+    "auel": "aul", "aueloss": "aul", "aexp": "ael", "aexploss": "ael", "agceloss": "agce",
+    "anormloss": "anorm", "mean_absolute_error": "mae", "reverse_cross_entropy": "rce",
+    "generalized_cross_entropy": "gce", "normalized_cross_entropy": "nce",
+    "normalized_focal_loss": "nfl", "symmetric_cross_entropy": "sce",
+    "anl": "anl_ce", "anlce": "anl_ce", "jal": "jal_ce", "jalce": "jal_ce",
+    "eps_softmax": "ce_eps", "ceeps": "ce_eps", "ce_epsilon": "ce_eps",
+}
+
+_COMMON = ("weight", "ignore_index", "reduction")
+
+
+def _key(name: str) -> str:
+    return re.sub(r"and|[^a-z0-9]", "", name.lower())
+
+
+def _build_aliases() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for canon, cls in LOSSES.items():
+        for alias in (canon, cls.__name__):
+            table[_key(alias)] = canon
+    for alias, canon in _EXTRA_ALIASES.items():
+        table[_key(alias)] = canon
+    return table
+
+
+_ALIASES = _build_aliases()
+
+
+def resolve_name(name: str) -> str:
+    """The canonical registry name of ``name`` (any spelling), or raise the closest-name error."""
+    if not isinstance(name, str):
+        raise TypeError(f"loss name must be a string; got {name!r}.")
+    canon = _ALIASES.get(_key(name))
+    if canon is None:
+        raise unknown_name_error("loss", name, LOSSES)
+    return canon
+
+
+def _split_combo(name: str) -> Optional[tuple[str, str]]:
+    parts = re.split(r"\+|and", name, flags=re.IGNORECASE) if "+" in name else \
+        re.split(r"and", name)  # CamelCase 'XandY'
+    parts = [p for p in parts if p.strip()]
+    if len(parts) != 2:
+        return None
+    try:
+        return resolve_name(parts[0]), resolve_name(parts[1])
+    except (KeyError, TypeError):
+        return None
+
+
+def hparam_defaults(cls) -> dict:
+    """Hyperparameters (constructor keywords other than weight/ignore_index/reduction/num_classes) and defaults."""
+    sig = inspect.signature(cls.__init__)
+    return {
+        p.name: p.default for p in list(sig.parameters.values())[1:]
+        if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in _COMMON + ("num_classes",)
+    }
+
+
+def list_losses() -> list[str]:
+    """Canonical names of every registered loss (combinations spelled ``active+passive``)."""
+    return sorted(LOSSES)
+
+
+def list_presets() -> list[str]:
+    """Names of the hyperparameter presets (``paper:*``, ``apl:*``, ``anl:*``, ``jal:*``, ``eps:*``)."""
+    return sorted(PRESETS)
+
+
+def _check_preset(preset: str) -> str:
+    if not isinstance(preset, str):
+        raise TypeError(f"preset must be a string such as 'paper:cifar10'; got {preset!r}.")
+    key = preset.strip().lower()
+    if key not in PRESETS:
+        raise unknown_name_error("preset", preset, PRESETS)
+    return key
+
+
+def presets_defining(name: str) -> list[str]:
+    """The presets that give hyperparameters for loss ``name``."""
+    canon = resolve_name(name)
+    return [p for p in sorted(PRESETS) if canon in PRESETS[p]]
+
+
+def get_preset(preset: str, name: str) -> dict:
+    """The hyperparameters that ``preset`` gives loss ``name`` (a new dict).
+
+    Losses without hyperparameters (CE, NCE) are defined by every preset (an empty dict). For any
+    other loss that the preset does not define, a ``ValueError`` names the presets that do.
+
+    >>> get_preset("paper:mnist", "NCEandAGCE")
+    {'alpha': 0.0, 'beta': 1.0, 'a': 4.0, 'q': 0.2}
+    """
+    key = _check_preset(preset)
+    canon = resolve_name(name)
+    if canon in PRESETS[key]:
+        return dict(PRESETS[key][canon])
+    if not hparam_defaults(LOSSES[canon]):
+        return {}
+    others = presets_defining(canon)
+    where = f"presets that define it: {', '.join(others)}" if others else "no preset defines it"
+    raise ValueError(
+        f"preset {preset!r} does not define loss {canon!r}; {where}. "
+        f"Pass its hyperparameters explicitly instead."
+    )
+
+
+def describe_loss(name: str) -> dict:
+    """Name, class, role, hyperparameters with defaults, presets and summary of a loss."""
+    canon = resolve_name(name)
+    cls = LOSSES[canon]
+    doc = (inspect.getdoc(cls) or "").split("\n")[0]
+    return {"name": canon, "class": cls.__name__, "kind": cls.kind, "hparams": hparam_defaults(cls),
+            "presets": presets_defining(canon), "summary": doc}
+
+
+def _check_overrides(label: str, allowed, overrides: dict) -> None:
+    for k in overrides:
+        if k not in allowed:
+            raise unknown_name_error(f"{label} hyperparameter", k, allowed)
+
+
+def create_loss(name: str, num_classes: Optional[int] = None, preset: Optional[str] = None,
+                **overrides) -> M.Loss:
+    """Build a loss module by name.
+
+    Args:
+        name: any spelling of a registered loss (``list_losses()``), or ``"x+y"`` for two
+            registered losses combined as ``alpha * x + beta * y``.
+        num_classes: optional; when given, inputs with another number of classes are rejected
+            (no loss needs it: K is read from the input).
+        preset: reference hyperparameters (``list_presets()``), e.g. ``"paper:cifar10"``.
+        **overrides: hyperparameters (and ``weight``/``ignore_index``/``reduction``); they win over
+            the preset.
+
+    >>> create_loss("nce+agce", num_classes=10, preset="paper:cifar10", beta=2.0)
+    """
+    if num_classes is not None:
+        check_number("num_classes", num_classes, ge=1, integer=True)
+    try:
+        canon = resolve_name(name)
+    except KeyError:
+        pair = _split_combo(name) if isinstance(name, str) else None
+        if pair is None:
+            raise
+        return _create_combo(name, pair, num_classes, preset, overrides)
+    cls = LOSSES[canon]
+    params = get_preset(preset, canon) if preset is not None else {}
+    _check_overrides(canon, list(hparam_defaults(cls)) + list(_COMMON), overrides)
+    params.update(overrides)
+    return cls(**params, num_classes=num_classes)
+
+
+def _create_combo(name, pair, num_classes, preset, overrides):
+    active_cls, passive_cls = LOSSES[pair[0]], LOSSES[pair[1]]
+    if preset is not None:
+        raise ValueError(
+            f"preset {preset!r} does not define loss {name!r} (an ad-hoc combination of "
+            f"{pair[0]!r} and {pair[1]!r}); pass alpha, beta and the hyperparameters explicitly."
+        )
+    ha, hp = hparam_defaults(active_cls), hparam_defaults(passive_cls)
+    clash = sorted(set(ha) & set(hp))
+    if clash:
+        raise ValueError(
+            f"cannot combine {pair[0]!r} and {pair[1]!r} by name: both have hyperparameter(s) "
+            f"{', '.join(clash)}; build asymloss.ActivePassive({active_cls.__name__}(...), "
+            f"{passive_cls.__name__}(...), alpha, beta) instead."
+        )
+    _check_overrides(name, ["alpha", "beta", *ha, *hp, *_COMMON], overrides)
+    common = {k: overrides[k] for k in _COMMON if k in overrides}
+    return M.ActivePassive(
+        active_cls(**{k: v for k, v in overrides.items() if k in ha}),
+        passive_cls(**{k: v for k, v in overrides.items() if k in hp}),
+        overrides.get("alpha", 1.0), overrides.get("beta", 1.0), num_classes=num_classes, **common,
+    )

@@ -1,0 +1,114 @@
+"""Transition matrices: validation and the noise ratio r̃ (SPEC §2)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import check_number
+
+__all__ = ["as_transition_matrix", "noise_ratio"]
+
+_ATOL = 1e-6  # rows may come from float32 computations
+
+
+def _to_numpy(x) -> np.ndarray:
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def as_transition_matrix(T, num_classes: int | None = None, dataset: str | None = None) -> np.ndarray:
+    """Return ``T`` as a validated row-stochastic ``(K, K)`` float64 matrix.
+
+    ``T`` is an array-like (NumPy, list, torch tensor) with rows = clean class and columns = noisy
+    class, or a noise spec string such as ``"symmetric:0.8"`` (then ``num_classes`` is required,
+    and ``dataset`` for ``asymmetric``), built by :func:`asymloss.noise.transition_matrix`.
+
+    Raises ``ValueError`` naming the problem: not square, fewer than 2 classes, non-finite or
+    negative entries, or a row whose sum differs from 1 by more than 1e-6.
+    """
+    if isinstance(T, str):
+        return _from_spec(T, num_classes, dataset)
+    if num_classes is not None or dataset is not None:
+        raise ValueError(
+            "num_classes and dataset are only used with a noise spec string; "
+            f"got a matrix together with num_classes={num_classes!r}, dataset={dataset!r}."
+        )
+    try:
+        M = _to_numpy(T).astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"T must be a (K, K) array-like of real numbers; got {type(T).__name__}.") from exc
+    if M.ndim != 2 or M.shape[0] != M.shape[1]:
+        raise ValueError(f"T must be a square (K, K) matrix; got shape {tuple(M.shape)}.")
+    if M.shape[0] < 2:
+        raise ValueError(f"T must have at least 2 classes; got shape {tuple(M.shape)}.")
+    if not np.all(np.isfinite(M)):
+        i, j = np.argwhere(~np.isfinite(M))[0]
+        raise ValueError(f"T must be finite; T[{i}, {j}] = {M[i, j]!r}.")
+    if np.any(M < -1e-12):
+        i, j = np.argwhere(M < -1e-12)[0]
+        raise ValueError(f"T must be non-negative; T[{i}, {j}] = {M[i, j]!r}.")
+    sums = M.sum(axis=1)
+    bad = np.flatnonzero(np.abs(sums - 1.0) > _ATOL)
+    if bad.size:
+        i = bad[0]
+        raise ValueError(
+            f"T must be row-stochastic (rows = clean class, each summing to 1 within {_ATOL:g}); "
+            f"row {i} sums to {sums[i]!r}."
+        )
+    return np.clip(M, 0.0, None)
+
+
+def _from_spec(spec: str, num_classes, dataset) -> np.ndarray:
+    try:
+        from .. import noise as _noise_mod
+
+        parse_noise = _noise_mod.parse_noise
+        transition_matrix = _noise_mod.transition_matrix
+    except (ImportError, AttributeError):  # pragma: no cover - only before the noise part exists
+        raise ValueError(
+            f"T={spec!r}: noise spec strings need asymloss.noise, which is not available; "
+            "pass a (K, K) transition matrix instead."
+        ) from None
+    if num_classes is None:
+        raise ValueError(f"num_classes is required with a noise spec (T={spec!r}); got None.")
+    check_number("num_classes", num_classes, ge=2, integer=True)
+    parsed = parse_noise(spec)
+    kind = getattr(parsed, "kind", None)
+    rate = getattr(parsed, "rate", None)
+    if kind == "clean":
+        return np.eye(num_classes)
+    if rate is None:
+        raise ValueError(
+            f"T={spec!r}: this noise has no transition matrix (real or instance-dependent noise); "
+            "pass a matrix or a spec such as 'symmetric:0.8', 'pairflip:0.45', 'asymmetric:0.4'."
+        )
+    return as_transition_matrix(transition_matrix(kind, rate, num_classes=num_classes, dataset=dataset))
+
+
+def noise_ratio(T, num_classes: int | None = None, dataset: str | None = None) -> float:
+    """The noise ratio r̃(T) = max_y max_{k≠y} T[y, k] / T[y, y] of a transition matrix.
+
+    Args:
+        T: row-stochastic ``(K, K)`` array-like (rows = clean class), or a noise spec string
+            (``"symmetric:0.8"``) with ``num_classes`` (and ``dataset`` for ``asymmetric``).
+
+    Returns:
+        A float; ``inf`` when some row has ``T[y, y] = 0`` with off-diagonal mass. The noise is
+        clean-labels-dominant iff r̃ < 1. Symmetric noise η over K classes gives
+        η / ((K − 1)(1 − η)); pair-flip or one-target asymmetric noise η gives η / (1 − η).
+
+    Example:
+        >>> import numpy as np
+        >>> K, eta = 10, 0.8
+        >>> T = (1 - eta) * np.eye(K) + eta / (K - 1) * (np.ones((K, K)) - np.eye(K))
+        >>> round(noise_ratio(T), 6)
+        0.444444
+    """
+    M = as_transition_matrix(T, num_classes, dataset)
+    diag = np.diag(M).copy()
+    off = M.copy()
+    np.fill_diagonal(off, 0.0)
+    top = off.max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(top > 0, top / diag, 0.0)
+    return float(ratios.max())
