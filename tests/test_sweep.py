@@ -200,3 +200,56 @@ def test_executor_and_arguments_are_validated(tmp_path):
         run_sweep(runs, tmp_path, max_workers=0, run_fn=sweep_fakes.fake_run, progress=False)
     with pytest.raises(ValueError, match="out: the results store directory is required"):
         run_sweep(runs, None)
+
+
+def test_loss_names_and_noise_specs_are_validated_before_anything_runs(tmp_path):
+    with pytest.raises(KeyError, match="'agc'.*Did you mean.*'agce'"):
+        expand_grid(build_grid(protocol="paper-mnist", losses="ce,agc"))
+    with pytest.raises(ValueError, match="symmetric:1.5|rate"):
+        expand_grid(build_grid(protocol="paper-mnist", losses="ce", noise="clean,symmetric:1.5"))
+    with pytest.raises((KeyError, ValueError), match="symetric"):
+        expand_grid(build_grid(protocol="paper-mnist", losses="ce", noise="symetric:0.4"))
+    with pytest.raises(ValueError, match="AUL"):  # AUL with a <= 1 is outside its domain (SPEC §1.1)
+        expand_grid(build_grid(protocol="paper-mnist", losses=[{"loss": "aul", "params": {"a": 0.5}}]))
+    # nothing was written: validation happens before the store is touched
+    with pytest.raises(KeyError):
+        run_sweep(build_grid(protocol="paper-mnist", losses="agc"), tmp_path / "s", run_fn=sweep_fakes.fake_run)
+    assert not (tmp_path / "s").exists()
+
+
+def test_paper_grids_validate_against_the_loss_registry_and_presets():
+    for name in list_grids():
+        runs = expand_grid(get_grid(name))  # builds every loss with the dataset's preset
+        assert len(runs) == 351
+
+
+def test_ray_missing_gives_a_clear_error(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ImportError, match=r"pip install 'asymloss\[ray\]'"):
+        run_sweep(expand_grid(_grid(), validate=False), tmp_path, executor="ray", run_fn=sweep_fakes.fake_run)
+
+
+def test_sweep_cli_dry_run_and_bad_arguments(tmp_path):
+    from typer.testing import CliRunner
+
+    from asymloss.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["sweep", "--protocol", "demo-digits", "--losses", "ce,nce+agce", "--noise",
+                              "clean,asymmetric:0.4", "--seeds", "0,1", "--epochs", "2", "--out", str(tmp_path / "s"),
+                              "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert "8 runs of demo-digits" in res.output and "NCE+AGCE" in res.output and "pending" in res.output
+    res = runner.invoke(app, ["sweep", "--protocol", "demo-digits", "--losses", "ce,agc", "--out", str(tmp_path / "s")])
+    assert res.exit_code == 2 and "unknown loss 'agc'" in " ".join(res.output.split())
+    res = runner.invoke(app, ["sweep", "--grid", "paper-mnist-tabel", "--out", str(tmp_path / "s")])
+    assert res.exit_code == 2 and "paper-mnist-table" in res.output
+    res = runner.invoke(app, ["sweep", "--protocol", "demo-digits", "--losses", "ce", "--executor", "slurm",
+                              "--out", str(tmp_path / "s")])
+    assert res.exit_code == 2 and "--executor must be one of local, ray; got 'slurm'" in res.output
+    res = runner.invoke(app, ["sweep", "--protocol", "demo-digits", "--losses", "ce", "--set", "epoch=3",
+                              "--out", str(tmp_path / "s")])
+    assert res.exit_code == 2 and "unknown config field 'epoch'" in res.output
+    assert not (tmp_path / "s").exists()

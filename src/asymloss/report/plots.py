@@ -150,20 +150,15 @@ def _resolved_params(module, names: Sequence[str] = ("a", "q")) -> dict:
     return {k: float(getattr(module, k)) for k in names if hasattr(module, k)}
 
 
-def _noise_ratio(spec: str, num_classes: int) -> Optional[float]:
-    """r̃(T) of a noise spec via asymloss.theory/noise, or None when they cannot compute it."""
-    try:
-        from .. import noise as nz
-        from .. import theory
+def _noise_ratio(spec: str, num_classes: int, dataset: str) -> Optional[float]:
+    """r̃(T) of a noise spec (asymloss.theory.noise_ratio), or None when it cannot be computed."""
+    from .. import theory
 
-        s = nz.parse_noise(spec)
-        kind = getattr(s, "kind", None)
-        rate = getattr(s, "rate", None)
-        if kind not in ("symmetric", "asymmetric", "pairflip") or rate is None:
-            return None
-        return float(theory.noise_ratio(nz.transition_matrix("pairflip" if kind == "asymmetric" else kind,
-                                                              rate, num_classes=num_classes)))
-    except Exception:
+    if str(spec).split(":")[0] not in ("symmetric", "asymmetric", "pairflip", "uniform"):
+        return None
+    try:
+        return float(theory.noise_ratio(spec, num_classes=num_classes, dataset=dataset))
+    except Exception:  # e.g. asymmetric noise of a dataset without a class mapping
         return None
 
 
@@ -208,7 +203,7 @@ def plot_ratio(results: Any, out_dir: Union[str, os.PathLike], fmt: str = "png",
             ax.errorbar(row["ratio"], row["mean"], yerr=None if math.isnan(row["std"]) else row["std"],
                         fmt=markers.get(row["loss"], "o"), color=colors[row["point"]], ms=7, capsize=3,
                         label=row["point"])
-        rt = _noise_ratio(nz, K)
+        rt = _noise_ratio(nz, K, str(df["dataset"].iloc[0]))
         if rt is not None and rt <= 1.0:
             ax.axvline(rt, color="0.4", ls="--", lw=1)
             ax.text(rt, 0.02, " r̃(T)", transform=ax.get_xaxis_transform(), color="0.3", fontsize=8)

@@ -50,24 +50,23 @@ def plan_sweep(runs: list[Run], store: ResultsStore, *, retry_failed: bool = Fal
 
 
 class _Progress:
-    """Rich progress over epochs of all runs to execute: done / running / failed runs and ETA."""
+    """Rich progress of a sweep: runs done / running / failed, elapsed time and ETA.
+
+    The bar advances by epochs (read from the records of the running runs), so the ETA is
+    meaningful long before the first run finishes."""
 
     def __init__(self, enabled: bool, total_epochs: int, n_runs: int, console: Any = None):
         self.enabled = enabled and n_runs > 0
         self.n_runs = n_runs
         if not self.enabled:
             return
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.progress = Progress(
             TextColumn("[bold]sweep"),
-            BarColumn(),
-            TextColumn("runs {task.fields[done]}/{task.fields[n]} done, {task.fields[running]} running, "
+            BarColumn(bar_width=16),
+            TextColumn("{task.fields[done]}/{task.fields[n]} done · {task.fields[running]} running · "
                        "[red]{task.fields[failed]} failed[/]"),
-            TextColumn("· epochs"),
-            MofNCompleteColumn(),
-            TextColumn("·"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
