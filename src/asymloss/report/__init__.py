@@ -5,11 +5,11 @@
     >>> plot_results("store", "figures", fmt="png")                    # doctest: +SKIP
 """
 from .plots import (ASYMMETRIC_LOSSES, PLOT_FORMATS, loss_shape, plot_curves, plot_loss_shapes,
-                    plot_ratio, plot_results)
+                    plot_ratio, plot_results, ratio_table)
 from .table import FORMATS, METRICS, loss_order, noise_label, noise_order, results_table, summarise
 
 __all__ = [
     "results_table", "summarise", "noise_label", "noise_order", "loss_order", "METRICS", "FORMATS",
-    "plot_results", "plot_curves", "plot_ratio", "plot_loss_shapes", "loss_shape", "PLOT_FORMATS",
+    "plot_results", "plot_curves", "plot_ratio", "ratio_table", "plot_loss_shapes", "loss_shape", "PLOT_FORMATS",
     "ASYMMETRIC_LOSSES",
 ]

@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence, Union
 from .._validation import check_choice
 from .table import METRICS, _as_frame, loss_order, noise_label, noise_order
 
-__all__ = ["plot_curves", "plot_ratio", "plot_loss_shapes", "plot_results", "loss_shape",
+__all__ = ["plot_curves", "plot_ratio", "plot_loss_shapes", "plot_results", "loss_shape", "ratio_table",
            "PLOT_FORMATS", "ASYMMETRIC_LOSSES"]
 
 PLOT_FORMATS = ("png", "svg")
@@ -162,51 +162,71 @@ def _noise_ratio(spec: str, num_classes: int, dataset: str) -> Optional[float]:
         return None
 
 
-def plot_ratio(results: Any, out_dir: Union[str, os.PathLike], fmt: str = "png",
-               metric: str = "last") -> Optional[Path]:
-    """Final test accuracy (%) against the asymmetry ratio r(ℓ) for AGCE/AUL/AEL runs.
+def ratio_table(results: Any, metric: str = "last"):
+    """Accuracy (%) against the asymmetry ratio for the complete AGCE/AUL/AEL runs.
 
-    One panel per noise setting; a point per (loss, hyperparameters) with a ± std error bar over
-    seeds. Returns ``out_dir/ratio.<fmt>``, or ``None`` when the results hold no complete
-    AGCE/AUL/AEL run.
+    One row per (loss with its resolved hyperparameters, noise setting): columns ``point`` (e.g.
+    ``"AGCE(a=0.6, q=0.6)"``), ``loss``, ``noise``, ``ratio`` (r(ℓ) from
+    :func:`asymloss.theory.asymmetry_ratio`), ``mean``, ``std`` (ddof=1) and ``n`` over seeds.
+    The hyperparameters are read from the loss module the engine builds for the run (preset and
+    explicit ``loss_params`` resolved).
     """
+    import pandas as pd
+
     from .. import theory
 
     check_choice("metric", metric, METRICS)
-    check_choice("fmt", fmt, PLOT_FORMATS)
     runs = _as_frame(results)
     df = runs[(runs["status"] == "complete") & runs["loss"].isin(ASYMMETRIC_LOSSES)].copy()
+    cols = ["point", "loss", "noise", "dataset", "ratio", "mean", "std", "n"]
     if df.empty:
-        return None
+        return pd.DataFrame(columns=cols)
     ratio_of: dict[str, tuple[float, str]] = {}
     for cfg_json in df["config"].unique():
         cfg = json.loads(cfg_json)
-        module = _loss_module(cfg)
-        params = _resolved_params(module)
+        params = _resolved_params(_loss_module(cfg))
         r = float(theory.asymmetry_ratio(cfg["loss"], **params))
         ratio_of[cfg_json] = (r, cfg["loss"].upper() + "(" + ", ".join(f"{k}={v:g}" for k, v in params.items()) + ")")
     df["ratio"] = [ratio_of[c][0] for c in df["config"]]
     df["point"] = [ratio_of[c][1] for c in df["config"]]
     df["acc"] = df[f"{metric}_test_acc"].astype(float) * 100
-    noises = sorted(df["noise"].unique(), key=noise_order)
+    g = df.groupby(["point", "loss", "noise", "dataset", "ratio"])["acc"]
+    out = g.agg(mean="mean", n="count").reset_index()
+    out["std"] = g.std(ddof=1).values
+    return out[cols]
+
+
+def plot_ratio(results: Any, out_dir: Union[str, os.PathLike], fmt: str = "png",
+               metric: str = "last") -> Optional[Path]:
+    """Final test accuracy (%) against the asymmetry ratio r(ℓ) for AGCE/AUL/AEL runs.
+
+    One panel per noise setting; a point per (loss, hyperparameters) with a ± std error bar over
+    seeds (:func:`ratio_table`), and the noise ratio r̃(T) as a dashed line where it is defined:
+    points right of it are asymmetric on that noise (SPEC §2). Returns ``out_dir/ratio.<fmt>``, or
+    ``None`` when the results hold no complete AGCE/AUL/AEL run.
+    """
+    check_choice("fmt", fmt, PLOT_FORMATS)
+    stats = ratio_table(results, metric)
+    if stats.empty:
+        return None
+    noises = sorted(stats["noise"].unique(), key=noise_order)
     markers = {"agce": "o", "aul": "s", "ael": "^"}
-    points = sorted(df["point"].unique())
+    points = sorted(stats["point"].unique(), key=lambda p: (p.split("(")[0], p))
     colors = _colors(points)
     fig, axes = _grid(len(noises))
-    K = _NUM_CLASSES.get(str(df["dataset"].iloc[0]), 10)
+    dataset = str(stats["dataset"].iloc[0])
+    K = _NUM_CLASSES.get(dataset, 10)
     for ax, nz in zip(axes, noises):
-        sub = df[df["noise"] == nz]
-        g = sub.groupby(["point", "loss", "ratio"])["acc"]
-        stats = g.agg(["mean", "count"]).reset_index()
-        stats["std"] = g.std(ddof=1).values
-        for _, row in stats.iterrows():
+        sub = stats[stats["noise"] == nz]
+        for _, row in sub.iterrows():
             ax.errorbar(row["ratio"], row["mean"], yerr=None if math.isnan(row["std"]) else row["std"],
-                        fmt=markers.get(row["loss"], "o"), color=colors[row["point"]], ms=7, capsize=3,
+                        fmt=markers.get(row["loss"], "o"), color=colors[row["point"]], ms=8, capsize=3,
                         label=row["point"])
-        rt = _noise_ratio(nz, K, str(df["dataset"].iloc[0]))
+        rt = _noise_ratio(nz, K, dataset)
         if rt is not None and rt <= 1.0:
-            ax.axvline(rt, color="0.4", ls="--", lw=1)
-            ax.text(rt, 0.02, " r̃(T)", transform=ax.get_xaxis_transform(), color="0.3", fontsize=8)
+            ax.axvline(rt, color="0.35", ls="--", lw=1)
+            ax.annotate(f"r̃(T) = {rt:.3g}", (rt, 0.03), xycoords=("data", "axes fraction"),
+                        xytext=(4, 0), textcoords="offset points", color="0.3", fontsize=8)
         ax.set_title(noise_label(nz))
         ax.set_xlabel("asymmetry ratio r(ℓ)")
         ax.set_ylabel(f"{metric}-epoch test accuracy (%)")
@@ -216,9 +236,12 @@ def plot_ratio(results: Any, out_dir: Union[str, os.PathLike], fmt: str = "png",
     for ax in axes:
         for h, l in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(l, h)
-    fig.legend(list(seen.values()), list(seen.keys()), loc="upper center", ncol=min(len(seen), 4),
+    labels = [p for p in points if p in seen]
+    fig.legend([seen[l] for l in labels], labels, loc="upper center", ncol=min(len(labels), 4),
                bbox_to_anchor=(0.5, 0.0), frameon=False)
-    fig.suptitle(f"Accuracy vs asymmetry ratio — {_title(df)} (mean ± std over seeds)")
+    runs = _as_frame(results)
+    fig.suptitle(f"Accuracy vs asymmetry ratio — {_title(runs[runs['loss'].isin(ASYMMETRIC_LOSSES)])} "
+                 "(mean ± std over seeds)")
     fig.tight_layout()
     return _save(fig, out_dir, "ratio", fmt)
 

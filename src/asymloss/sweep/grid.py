@@ -358,12 +358,19 @@ def _validate_loss(config: Any) -> None:
                       f"(preset {config.loss_preset!r}): {msg}") from e
 
 
-def _validate_noise(spec: str) -> None:
-    try:
-        from ..noise import parse_noise
-    except ImportError:  # noise not available in this build
-        return
-    parse_noise(spec)
+def _validate_noise(spec: str, config: Any) -> None:
+    """Parse the spec and, for matrix noise, build its transition matrix for the run's dataset."""
+    from .. import noise
+
+    parsed = noise.parse_noise(spec)
+    if parsed.kind in ("symmetric", "asymmetric", "pairflip", "uniform"):
+        dataset = config.dataset.split(":")[0]
+        try:
+            noise.transition_matrix(parsed.kind, parsed.rate, num_classes=_NUM_CLASSES.get(dataset, 10),
+                                    dataset=dataset if parsed.kind == "asymmetric" else None)
+        except (KeyError, ValueError) as e:
+            msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+            raise type(e)(f"noise {spec!r} on dataset {config.dataset!r}: {msg}") from e
 
 
 def expand_grid(grid: Grid, *, validate: bool = True) -> list["Run"]:
@@ -379,7 +386,7 @@ def expand_grid(grid: Grid, *, validate: bool = True) -> list["Run"]:
         base = base.replace(**dict(grid.overrides))
     if validate:
         for n in grid.noise:
-            _validate_noise(n)
+            _validate_noise(n, base)
         for spec in grid.losses:
             _validate_loss(base.replace(loss=spec.name, loss_params={**base.loss_params, **spec.params}))
     runs: dict[str, Run] = {}
