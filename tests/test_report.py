@@ -152,8 +152,8 @@ def test_noise_columns_follow_the_paper_order():
     specs = ["asymmetric:0.4", "symmetric:0.8", "pairflip:0.45", "clean", "asymmetric:0.1", "symmetric:0.2"]
     assert sorted(specs, key=noise_order) == ["clean", "symmetric:0.2", "symmetric:0.8", "asymmetric:0.1",
                                              "asymmetric:0.4", "pairflip:0.45"]
-    assert [noise_label(s) for s in ("clean", "symmetric:0.6", "asymmetric:0.4", "cifar10n:worst")] == [
-        "clean", "sym 0.6", "asym 0.4", "cifar10n:worst"]
+    assert [noise_label(s) for s in ("clean", "symmetric:0.6", "asymmetric:0.4", "pairflip:0.45", "cifar10n:worst")] == [
+        "clean", "sym 0.6", "asym 0.4", "pair 0.45", "cifar10n:worst"]
 
 
 def test_table_cli(store):

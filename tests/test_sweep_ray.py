@@ -15,7 +15,6 @@ pytest.importorskip("ray")
 
 from asymloss.sweep import build_grid, expand_grid, load_results, run_sweep  # noqa: E402
 
-import sweep_fakes  # noqa: E402
 
 pytestmark = pytest.mark.ray
 REPO = Path(__file__).resolve().parents[1]
@@ -66,23 +65,26 @@ def ray_address(tmp_path_factory):
 
 
 def test_sweep_on_a_ray_cluster(ray_address, tmp_path):
-    grid = build_grid(protocol="paper-mnist", losses="ce,agce,boom", noise="clean,symmetric:0.4", seeds="0",
-                      overrides={"epochs": 2})
-    runs = expand_grid(grid, validate=False)
-    summary = run_sweep(runs, tmp_path / "store", executor="ray", address=ray_address,
-                        run_fn=sweep_fakes.fake_run, progress=False)
-    assert summary.executor.startswith(f"ray ({ray_address}): 2 runs at once")
-    assert (summary.completed, summary.failed, summary.skipped) == (4, 2, 0)
-    df = load_results(tmp_path / "store")
-    ok = df[df.loss != "boom"]
-    assert (ok.status == "complete").all()
-    for _, row in ok.iterrows():
-        assert row.last_test_acc == pytest.approx(sweep_fakes.fake_accuracy(json.loads(row.config), 2))
-        rec = json.loads((tmp_path / "store" / "runs" / row.id / "record.json").read_text())
-        assert rec["worker"]["in_ray"] and rec["worker"]["pid"] != os.getpid()  # ran in a Ray worker
-    bad = df[df.loss == "boom"]
-    assert (bad.status == "failed").all() and bad.error.str.contains("boom").all()
-    # re-running through Ray skips everything finished
-    again = run_sweep(runs, tmp_path / "store", executor="ray", address=ray_address,
-                      run_fn=sweep_fakes.fake_run, progress=False)
-    assert (again.completed, again.skipped) == (0, 6)
+    """Real runs (the training engine on digits) and one run that fails (no MNIST in an empty data dir)."""
+    good = expand_grid(build_grid(protocol="demo-digits", losses="ce,agce", noise="symmetric:0.4", seeds="0",
+                                  overrides={"epochs": 2}))
+    (empty := tmp_path / "no-data").mkdir()
+    bad = expand_grid(build_grid(protocol="paper-mnist", losses="ce", noise="clean", seeds="0",
+                                 overrides={"epochs": 1, "data_dir": str(empty)}))
+    store = tmp_path / "store"
+    summary = run_sweep(good + bad, store, executor="ray", address=ray_address, progress=False)
+    assert summary.executor.startswith(f"ray ({ray_address}): 2 runs at once, 1 CPU(s)")
+    assert (summary.completed, summary.failed, summary.skipped) == (2, 1, 0)
+    df = load_results(store).set_index("id")
+    for run in good:
+        row = df.loc[run.id]
+        rec = json.loads((store / "runs" / run.id / "record.json").read_text())
+        assert row.status == "complete" and row.epochs_done == 2
+        assert row.last_test_acc == rec["epochs"][-1]["test_acc"] > 0.3  # learned something in 2 epochs
+        assert rec["config"] == run.config.to_dict() and rec["device"].startswith("cpu")
+    err = json.loads((store / "runs" / bad[0].id / "error.json").read_text())
+    assert df.loc[bad[0].id].status == "failed" and "Traceback" in err["traceback"]
+    assert err["pid"] != os.getpid()  # recorded by the Ray worker that ran it
+    # re-running through Ray skips the finished runs; the failed one only with retry_failed
+    again = run_sweep(good + bad, store, executor="ray", address=ray_address, progress=False)
+    assert (again.completed, again.failed, again.skipped) == (0, 0, 3)

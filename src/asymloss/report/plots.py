@@ -307,10 +307,10 @@ def plot_loss_shapes(configs: Sequence[dict], out_dir: Union[str, os.PathLike], 
         cfg = uniq[key]
         module = _loss_module(cfg)
         shape = loss_shape(module, key[3])
-        label = loss_label(cfg["loss"], cfg.get("loss_params"))
-        params = {k: v for k, v in _resolved_params(module, ("a", "q", "gamma", "alpha", "beta")).items()}
-        if params:
-            label += "  [" + ", ".join(f"{k}={v:g}" for k, v in params.items()) + "]"
+        label = loss_label(cfg["loss"])
+        params = _resolved_params(module, ("a", "q", "gamma", "alpha", "beta", "A"))
+        if params:  # the hyperparameters the run used (preset and explicit ones resolved)
+            label += "  (" + ", ".join(f"{k}={v:g}" for k, v in params.items()) + ")"
         (shapes.append((label, shape)) if shape is not None else skipped.append(loss_label(cfg["loss"])))
     if not shapes:
         return None

@@ -25,7 +25,7 @@ __all__ = ["summarise", "results_table", "noise_label", "noise_order", "loss_ord
 METRICS = ("last", "best")
 FORMATS = ("markdown", "csv", "latex")
 _KIND_ORDER = {"clean": 0, "symmetric": 1, "asymmetric": 2}
-_SHORT = {"symmetric": "sym", "asymmetric": "asym"}
+_SHORT = {"symmetric": "sym", "asymmetric": "asym", "pairflip": "pair", "uniform": "unif", "instance": "inst"}
 
 
 def _split_noise(spec: str) -> tuple[str, Optional[float]]:
