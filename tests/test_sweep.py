@@ -185,9 +185,17 @@ def test_unfinished_run_resumes_from_its_checkpoint(tmp_path):
     rec = sweep_fakes.fake_run(partial, str(run_dir))
     (run_dir / "record.json").write_text(json.dumps(dict(rec, status="running", config=cfg)))
     assert ResultsStore(tmp_path / "store").status(runs[0].id) == "incomplete"
-    summary = run_sweep(runs, tmp_path / "store", run_fn=sweep_fakes.fake_run, progress=False)
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    summary = run_sweep(runs, tmp_path / "store", run_fn=sweep_fakes.fake_run, console=Console(file=buf, width=120))
     assert summary.completed == 1
     assert (run_dir / "starts.txt").read_text().splitlines() == ["0", "2"]  # resumed after epoch 2
+    shown = buf.getvalue()  # the sweep's progress: runs done / running / failed and an ETA
+    assert "1 runs: 0 complete, 0 failed (skipped), 1 to run on local" in shown
+    assert "1/1 done · 0 running · 0 failed" in shown and "ETA" in shown
     df = load_results(tmp_path / "store")
     assert df.epochs_done.tolist() == [4] and df.status.tolist() == ["complete"]
 
