@@ -238,7 +238,8 @@ def test_ray_missing_gives_a_clear_error(monkeypatch, tmp_path):
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ImportError, match=r"pip install 'asymloss\[ray\]'"):
-        run_sweep(expand_grid(_grid(), validate=False), tmp_path, executor="ray", run_fn=sweep_fakes.fake_run)
+        run_sweep(expand_grid(_grid(), validate=False), tmp_path / "s", executor="ray", run_fn=sweep_fakes.fake_run)
+    assert not (tmp_path / "s").exists()  # nothing written when the executor cannot start
 
 
 def test_sweep_cli_dry_run_and_bad_arguments(tmp_path):

@@ -134,15 +134,16 @@ def run_sweep(
         if runs is None:
             runs = expand_grid(grid_obj)  # validates everything before anything starts
     store = ResultsStore(out)
-    store.register(grid_obj, runs)
-    plan = plan_sweep(runs, store, retry_failed=retry_failed)
+    plan = plan_sweep(runs, store, retry_failed=retry_failed)  # reads only
     todo = plan["todo"]
     summary = SweepSummary(store=str(store.root), total=len(runs), skipped=len(runs) - len(todo))
     start = time.time()
     if not todo:
+        store.register(grid_obj, runs)
         summary.results = store.consolidate()
         return summary
 
+    # the executor first (it may fail: Ray missing, no cluster), then the store is written
     if isinstance(executor, Executor):
         ex = executor
     elif executor == "local":
@@ -152,6 +153,11 @@ def run_sweep(
         ex = create_executor("ray", run_fn, address=address, threads_per_run=threads_per_run,
                              gpus_per_run=gpus_per_run, max_workers=max_workers, num_runs=len(todo))
     summary.executor = ex.describe()
+    try:
+        store.register(grid_obj, runs)
+    except BaseException:
+        ex.close(cancel=True)
+        raise
     if console is not None and progress:
         console.print(f"[bold]{len(runs)}[/] runs: {len(plan['complete'])} complete, "
                       f"{len(plan['failed'])} failed (skipped), {len(todo)} to run on {summary.executor}")
