@@ -48,7 +48,74 @@ def version() -> None:
 # (losses: `asymloss losses`)
 
 
-# (theory: `asymloss theory`)
+@app.command("theory")
+def theory_cmd(
+    loss: str = typer.Argument(..., help="Loss name (see `asymloss losses`), e.g. agce, ael, nce+agce."),
+    a: Optional[float] = typer.Option(None, "--a", help="Parameter a (AGCE, AUL, AEL, ...)."),
+    q: Optional[float] = typer.Option(None, "--q", help="Parameter q (AGCE, AUL, GCE, ...)."),
+    param: List[str] = typer.Option([], "--param", help="Other hyperparameter key=value, e.g. --param alpha=1 (repeatable)."),
+    preset: Optional[str] = typer.Option(None, help="Loss preset, e.g. paper:cifar10 (--a/--q/--param win)."),
+    noise: str = typer.Option(..., help="Noise spec: symmetric:0.8, pairflip:0.45, asymmetric:0.4 (with --dataset), uniform:0.5, clean."),
+    classes: Optional[int] = typer.Option(None, "--classes", help="Number of classes K (optional with --dataset)."),
+    dataset: Optional[str] = typer.Option(None, help="Dataset of asymmetric noise: mnist, cifar10, cifar100."),
+    method: str = typer.Option("auto", help="auto, ratio (the paper's condition) or simplex (numerical minimisation)."),
+) -> None:
+    """Is a loss asymmetric (noise-tolerant) under a noise? Asymmetry ratio, noise ratio, verdict
+    and the smallest parameter values that would make it asymmetric (SPEC §2)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from . import theory
+
+    for item in param:
+        if "=" not in item:
+            _fail(f"--param expects key=value (e.g. --param alpha=1); got {item!r}.")
+    params = _parse_overrides(param)
+    params.update({k: v for k, v in (("a", a), ("q", q)) if v is not None})
+    try:  # every argument is checked before any numerical work
+        module = theory._resolve.registry().create_loss(loss, preset=preset, **params)
+        T = theory.as_transition_matrix(noise, classes, dataset)
+        if method not in ("auto", "ratio", "simplex"):
+            raise ValueError(f"--method must be one of 'auto', 'ratio', 'simplex'; got {method!r}.")
+        verdict = theory.is_asymmetric(module, T, method=method)
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        _fail(str(exc))
+        return
+    rt = verdict.noise_ratio
+    K = T.shape[0]
+    table = Table(title=escape(f"{verdict.loss} under {noise} (K = {K})"), title_justify="left")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_column("how")
+    resolved = theory._resolve.resolve_loss(module, {})
+    if verdict.asymmetry_ratio is not None:
+        how = "closed form" if resolved.closed_form else "numerical infimum"
+        table.add_row("asymmetry ratio r", f"{verdict.asymmetry_ratio:.6f}", how)
+    else:
+        table.add_row("asymmetry ratio r", "—", "not of the form ℓ(p_y)")
+    table.add_row("noise ratio r̃", f"{rt:.6f}", "clean labels dominant" if rt < 1 else "clean labels NOT dominant")
+    word = "[bold green]asymmetric[/]" if verdict.asymmetric else "[bold red]not asymmetric[/]"
+    how = {"closed-form": "closed form: r̃ ≤ r?",
+           "ratio": "numerical r: r̃ ≤ r (sufficient)",
+           "simplex": "numerical: argmin = e_y?",
+           "noise-ratio": "r̃ ≥ 1: none is"}[verdict.method]
+    table.add_row("verdict", word, how)
+    from .theory._closed import BOUNDED_PARAMETERS
+
+    name = resolved.name
+    if name in BOUNDED_PARAMETERS:
+        for p in BOUNDED_PARAMETERS[name]:
+            fixed = {k: v for k, v in module.hparams().items() if k in BOUNDED_PARAMETERS[name] and k != p}
+            b = theory.min_parameter(name, p, T, **fixed)
+            value = {"min": f"{p} ≥ {b.value or 0:.4g}", "max": f"{p} ≤ {b.value or 0:.4g}",
+                     "any": f"any {b.domain}", "none": "no value"}[b.kind]
+            held = ", ".join(f"{k} = {v:g}" for k, v in fixed.items())
+            label = {"min": f"smallest {p}", "max": f"largest {p}"}.get(b.kind, p)
+            table.add_row(label, value, f"closed form{', ' + held if held else ''}")
+    else:
+        table.add_row("smallest parameter", "—", f"no closed form for {name or 'this loss'}")
+    console.print(table)
+    console.print(escape(verdict.reason))
 
 
 # ---------------------------------------------------------------------------------------------

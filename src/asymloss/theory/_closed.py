@@ -157,8 +157,8 @@ def parameter_bound(name: str, param: str, rt: float, fixed: dict) -> ParameterB
         q = fixed["q"]
         if q >= 1:
             return bound("any", None, f"every a > 0 works: {label} with q ≥ 1 is concave, r = 1.")
-        t = rt ** (1.0 / (1.0 - q))
-        v = t / (1.0 - t)
+        x = lr / (1.0 - q)  # t = r̃^(1/(1-q)) = e^x; a = t / (1 - t)
+        v = math.exp(x) / -math.expm1(x)
         return bound("min", v, f"{label} is asymmetric iff a ≥ {v:.6g}.")
     if name == "agce" and param == "q":
         a = fixed["a"]
@@ -170,8 +170,8 @@ def parameter_bound(name: str, param: str, rt: float, fixed: dict) -> ParameterB
         q = fixed["q"]
         if q <= 1:
             return bound("any", None, f"every a > 1 works: {label} with q ≤ 1 is concave, r = 1.")
-        s = rt ** (1.0 / (q - 1.0))
-        v = 1.0 / (1.0 - s)
+        x = lr / (q - 1.0)  # s = r̃^(1/(q-1)) = e^x; a = 1 / (1 - s)
+        v = -1.0 / math.expm1(x)
         return bound("min", v, f"{label} is asymmetric iff a ≥ {v:.6g}.")
     if name == "aul" and param == "q":
         a = fixed["a"]

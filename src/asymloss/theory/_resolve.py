@@ -21,14 +21,6 @@ from ._ratio import vectorise
 
 __all__ = ["ResolvedLoss", "resolve_loss", "registry"]
 
-# class name -> canonical registry name, for the loss modules of asymloss.losses
-_CLASS_NAMES = {
-    "CE": "ce", "FocalLoss": "focal", "MAE": "mae", "RCE": "rce", "GCE": "gce", "SCE": "sce",
-    "NCE": "nce", "NFL": "nfl", "NGCE": "ngce", "NMAE": "nmae", "AGCE": "agce", "AUL": "aul",
-    "AEL": "ael", "ANorm": "anorm",
-}
-
-
 def registry():
     """``asymloss.losses`` (the loss registry); raises a clear error when it is not available."""
     from .. import losses
@@ -73,23 +65,27 @@ def _fmt(params: dict) -> str:
 
 
 def _from_module(module, name_hint: str | None = None) -> ResolvedLoss:
-    cls = type(module).__name__
-    name = _CLASS_NAMES.get(cls)
-    params = {}
-    if name in POINTWISE:
-        for p in POINTWISE[name]:
-            if hasattr(module, p):
-                v = getattr(module, p)
-                params[p] = float(v.item() if hasattr(v, "item") else v)
-        label = f"{name.upper()}({_fmt(params)})" if params else name.upper()
+    name = getattr(module, "name", None)
+    name = name if isinstance(name, str) and name else None
+    hp = module.hparams() if callable(getattr(module, "hparams", None)) else {}
+    hp = {k: v for k, v in hp.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    params = {p: float(getattr(module, p)) for p in POINTWISE.get(name, ()) if hasattr(module, p)}
+    if name == "active_passive":
+        name = f"{module.active.name}+{module.passive.name}"
+    if name is not None:
+        label = f"{name.upper()}({_fmt(hp)})" if hp else name.upper()
     else:
         label = name_hint or repr(module).split("\n")[0]
-    pointwise = None if name is not None and name not in POINTWISE else _module_pointwise(module)
+    pointwise = _module_pointwise(module) if name not in _NOT_POINTWISE else None
     return ResolvedLoss(label=label, name=name, params=params, module=module, pointwise=pointwise)
 
 
+# registry losses that depend on the whole probability vector, not on u_y alone
+_NOT_POINTWISE = {"nce", "nfl", "ngce", "nrce", "anorm", "nnce", "amse"}
+
+
 def _module_pointwise(module):
-    """ℓ(u) = L((u, 1 − u), 0) if the module's value depends on u_y only, else None."""
+    """ℓ(u) = L((u, (1 − u)/2, (1 − u)/2), 0) if the module's value depends on u_y only, else None."""
     import torch
 
     from ._simplex import TorchObjective
@@ -104,17 +100,15 @@ def _module_pointwise(module):
         return None
     if not np.allclose(la, lb, rtol=1e-9, atol=1e-12):
         return None
-    obj2 = TorchObjective(module, 2)
 
     def ell(x):
-        x = np.asarray(x, dtype=np.float64)
-        U = np.stack([x.ravel(), 1.0 - x.ravel()], axis=1)
+        x = np.asarray(x, dtype=np.float64).ravel()
+        U = np.stack([x, (1.0 - x) * 0.5, (1.0 - x) * 0.5], axis=1)
         with torch.no_grad():
-            logits = torch.log(torch.from_numpy(U))
-            out = obj2.module(logits, torch.zeros(U.shape[0], dtype=torch.long))
-        return out.numpy().reshape(x.shape)
+            out = obj.module(torch.log(torch.from_numpy(U)), torch.zeros(U.shape[0], dtype=torch.long))
+        return out.numpy()
 
-    return vectorise(ell)
+    return vectorise(lambda x: ell(x).reshape(np.shape(x)))
 
 
 def resolve_loss(loss, params: dict, *, num_classes: int | None = None, preset: str | None = None) -> ResolvedLoss:
