@@ -185,3 +185,48 @@ def test_curves_plot_is_a_valid_image(store, tmp_path, fmt):
         root = ET.parse(path).getroot()
         assert root.tag.endswith("svg")
         assert "sym 0.8" in path.read_text()
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.dictionaries(
+    st.tuples(st.sampled_from(["ce", "gce", "agce"]), st.sampled_from(["clean", "symmetric:0.4", "asymmetric:0.2"])),
+    st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=1, max_size=4), min_size=1))
+def test_table_property_mean_std_bold_against_numpy(cells):
+    import numpy as np
+    import pandas as pd
+
+    rows = []
+    for (loss, noise), accs in cells.items():
+        for seed, a in enumerate(accs):
+            rows.append({"id": f"{loss}{noise}{seed}", "protocol": "p", "loss": loss, "loss_label": loss.upper(),
+                         "noise": noise, "seed": seed, "status": "complete", "config": "{}",
+                         "last_test_acc": a, "best_test_acc": a})
+    df = pd.DataFrame(rows)
+    summ = summarise(df).set_index(["loss", "noise"])
+    for key, accs in cells.items():
+        pct = 100 * np.asarray(accs)
+        assert summ.loc[key, "mean"] == pytest.approx(pct.mean(), abs=1e-9)
+        assert summ.loc[key, "n"] == len(accs)
+        if len(accs) > 1:
+            assert summ.loc[key, "std"] == pytest.approx(pct.std(ddof=1), abs=1e-9)
+        else:
+            assert np.isnan(summ.loc[key, "std"])
+    lines = results_table(df).splitlines()
+    header = [h.strip() for h in lines[0].strip("|").split("|")]
+    for line in lines[2:]:
+        parts = [p.strip() for p in line.strip("|").split("|")]
+        loss = parts[0].lower()
+        for noise_col, cell in zip(header[1:], parts[1:]):
+            noise = {"clean": "clean", "sym 0.4": "symmetric:0.4", "asym 0.2": "asymmetric:0.2"}[noise_col]
+            if (loss, noise) not in cells:
+                assert cell == "–"
+                continue
+            column = [round(100 * float(np.mean(v)), 2) for (l, n), v in cells.items() if n == noise]
+            is_best = round(100 * float(np.mean(cells[(loss, noise)])), 2) == max(column)
+            assert cell.startswith("**") == is_best
+            assert cell.strip("*").startswith(f"{100 * np.mean(cells[(loss, noise)]):.2f}")
+            n_differ = len({len(v) for v in cells.values()}) > 1
+            assert ("(n=" in cell) == n_differ
