@@ -250,10 +250,106 @@ def demo_cmd(
 # sweeps and reports
 # ---------------------------------------------------------------------------------------------
 
-# (sweeps: `asymloss sweep`)
+@app.command("sweep")
+def sweep_cmd(
+    out: str = typer.Option(..., "--out", help="Results store directory (created; re-running resumes it)."),
+    grid: Optional[str] = typer.Option(None, "--grid", help="A named grid (paper-mnist-table, paper-cifar10-table, paper-cifar100-table) or a YAML/TOML grid file."),
+    protocol: Optional[str] = typer.Option(None, help="Named protocol (see `asymloss protocols`); replaces the grid's."),
+    losses: Optional[str] = typer.Option(None, help="Comma-separated losses, e.g. ce,agce,nce+agce; replaces the grid's."),
+    noise: Optional[str] = typer.Option(None, help="Comma-separated noise specs, e.g. clean,symmetric:0.6,asymmetric:0.4."),
+    seeds: Optional[str] = typer.Option(None, help="Comma-separated seeds, e.g. 0,1,2."),
+    epochs: Optional[int] = typer.Option(None, help="Override the number of epochs of every run."),
+    subset: Optional[int] = typer.Option(None, help="Train every run on a fixed random subset of this many images."),
+    data_dir: Optional[str] = typer.Option(None, help="Dataset directory (default: $ASYMLOSS_DATA or ~/.cache/asymloss)."),
+    set_: List[str] = typer.Option([], "--set", help="Config override key=value for every run, e.g. --set lr=0.05 (repeatable)."),
+    executor: str = typer.Option("local", help="local (process pool on this machine) or ray (an existing Ray cluster)."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address for --executor ray: auto or HOST:PORT (default auto)."),
+    max_workers: Optional[int] = typer.Option(None, help="Runs at once (default: sized to the machine / cluster)."),
+    threads_per_run: Optional[int] = typer.Option(None, help="CPU threads per run (default: CPUs divided between the workers; Ray: 1)."),
+    gpus_per_run: Optional[float] = typer.Option(None, help="Ray: fraction of a GPU per run when the cluster has GPUs (default 0.25)."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Run failed runs again (their error.json is removed)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and list the runs, run nothing."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the sweep's progress bar."),
+) -> None:
+    """Run a grid of losses × noise settings × seeds into a results store (resumable)."""
+    from rich.table import Table
+
+    from .sweep import ResultsStore, build_grid, expand_grid, list_executors, run_sweep
+
+    if executor not in list_executors():
+        _fail(f"--executor must be one of {', '.join(list_executors())}; got {executor!r}.")
+    if address is not None and executor != "ray":
+        _fail("--address is only used with --executor ray.")
+    overrides = {k: v for k, v in (("epochs", epochs), ("subset", subset), ("data_dir", data_dir)) if v is not None}
+    overrides.update(_parse_overrides(set_))
+    try:  # everything is validated before any run starts
+        g = build_grid(grid, protocol=protocol, losses=losses, noise=noise, seeds=seeds, overrides=overrides)
+        runs = expand_grid(g)
+    except (KeyError, ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+        _fail(str(exc))
+    store = ResultsStore(out)
+    if dry_run:
+        table = Table(title=f"{len(runs)} runs of {g.name or g.protocol}")
+        for col in ("id", "loss", "noise", "seed", "epochs", "status"):
+            table.add_column(col)
+        for r in runs:
+            table.add_row(r.id, r.label, r.config.noise, str(r.config.seed), str(r.config.epochs), store.status(r.id))
+        console.print(table)
+        return
+    try:
+        summary = run_sweep(g, out, executor=executor, max_workers=max_workers, threads_per_run=threads_per_run,
+                            gpus_per_run=gpus_per_run, address=address, retry_failed=retry_failed,
+                            progress=progress, console=console, runs=runs)
+    except (ValueError, TypeError, ImportError, ConnectionError) as exc:
+        _fail(str(exc))
+    console.print(f"{summary.completed} run(s) completed, {summary.failed} failed, {summary.skipped} skipped "
+                  f"(already done or failed) in {summary.seconds:.1f} s. Store: {out}")
+    if summary.failed_ids:
+        console.print(f"[red]failed:[/] {', '.join(summary.failed_ids)} (tracebacks in {out}/runs/<id>/error.json; "
+                      "re-run with --retry-failed)")
+        raise typer.Exit(code=1)
 
 
-# (reports: `asymloss table`, `asymloss plot`)
+@app.command("table")
+def table_cmd(
+    results: str = typer.Argument(..., help="A results store directory (or its results.sqlite)."),
+    metric: str = typer.Option("last", help="last (last-epoch) or best (best-epoch) test accuracy."),
+    fmt: str = typer.Option("markdown", "--format", help="markdown, csv or latex."),
+) -> None:
+    """Paper-style table: losses × noise settings, mean ± std over seeds (accuracy %)."""
+    from .report import FORMATS, METRICS, results_table
+
+    if metric not in METRICS:
+        _fail(f"--metric must be one of {', '.join(METRICS)}; got {metric!r}.")
+    if fmt not in FORMATS:
+        _fail(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}.")
+    try:
+        text = results_table(results, metric=metric, fmt=fmt)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    print(text)
+
+
+@app.command("plot")
+def plot_cmd(
+    results: str = typer.Argument(..., help="A results store directory (or its results.sqlite)."),
+    out: str = typer.Option(..., "--out", help="Directory for the figures."),
+    fmt: str = typer.Option("png", "--format", help="png or svg."),
+    metric: str = typer.Option("last", help="Accuracy of the ratio plot: last or best epoch."),
+) -> None:
+    """Plots: accuracy curves per noise setting, accuracy vs asymmetry ratio, loss shapes."""
+    from .report import METRICS, PLOT_FORMATS, plot_results
+
+    if fmt not in PLOT_FORMATS:
+        _fail(f"--format must be one of {', '.join(PLOT_FORMATS)}; got {fmt!r}.")
+    if metric not in METRICS:
+        _fail(f"--metric must be one of {', '.join(METRICS)}; got {metric!r}.")
+    try:
+        written = plot_results(results, out, fmt=fmt, metric=metric)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    for name, path in written.items():
+        console.print(f"{name}: {path}" if path else f"{name}: [dim]nothing to draw[/]")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,208 @@
+"""Running a sweep: skip complete runs, resume unfinished ones, record failures, show progress."""
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+from .._validation import check_choice
+from .executors import Executor, RunFn, RunTask, create_executor, error_info, list_executors
+from .grid import Grid, Run, build_grid, expand_grid
+from .store import ResultsStore
+
+__all__ = ["run_sweep", "SweepSummary", "plan_sweep"]
+
+
+@dataclass
+class SweepSummary:
+    """What :func:`run_sweep` did. ``results`` is the consolidated table (``load_results``)."""
+
+    store: str
+    total: int
+    skipped: int = 0
+    completed: int = 0
+    failed: int = 0
+    failed_ids: list = field(default_factory=list)
+    seconds: float = 0.0
+    executor: str = ""
+    results: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+
+def plan_sweep(runs: list[Run], store: ResultsStore, *, retry_failed: bool = False) -> dict[str, list[Run]]:
+    """Split ``runs`` into ``skip`` (complete, or failed without retry) and ``todo`` lists."""
+    plan: dict[str, list[Run]] = {"todo": [], "complete": [], "failed": []}
+    for run in runs:
+        status = store.status(run.id)
+        if status == "complete":
+            plan["complete"].append(run)
+        elif status == "failed" and not retry_failed:
+            plan["failed"].append(run)
+        else:
+            plan["todo"].append(run)
+    return plan
+
+
+class _Progress:
+    """Rich progress of a sweep: runs done / running / failed, elapsed time and ETA.
+
+    The bar advances by epochs (read from the records of the running runs), so the ETA is
+    meaningful long before the first run finishes."""
+
+    def __init__(self, enabled: bool, total_epochs: int, n_runs: int, console: Any = None):
+        self.enabled = enabled and n_runs > 0
+        self.n_runs = n_runs
+        if not self.enabled:
+            return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]sweep"),
+            BarColumn(bar_width=16),
+            TextColumn("{task.fields[done]}/{task.fields[n]} done · {task.fields[running]} running · "
+                       "[red]{task.fields[failed]} failed[/]"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task = self.progress.add_task("sweep", total=max(total_epochs, 1), done=0, n=n_runs,
+                                           running=0, failed=0)
+        self.progress.start()
+
+    def update(self, epochs_done: int, done: int, running: int, failed: int) -> None:
+        if self.enabled:
+            self.progress.update(self.task, completed=epochs_done, done=done, running=running, failed=failed)
+
+    def stop(self) -> None:
+        if self.enabled:
+            self.progress.stop()
+
+
+def _epochs_done(store: ResultsStore, run_id: str) -> int:
+    rec = store.read_record(run_id)
+    return len(rec.get("epochs") or []) if rec else 0
+
+
+def run_sweep(
+    grid: Union[Grid, str, list, None] = None,
+    out: Union[str, os.PathLike, None] = None,
+    *,
+    executor: Union[str, Executor] = "local",
+    run_fn: Optional[RunFn] = None,
+    max_workers: Optional[int] = None,
+    threads_per_run: Optional[int] = None,
+    gpus_per_run: Optional[float] = None,
+    address: Optional[str] = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+    console: Any = None,
+    poll_s: float = 0.5,
+    runs: Optional[list[Run]] = None,
+) -> SweepSummary:
+    """Run every run of ``grid`` into the store ``out``; return a :class:`SweepSummary`.
+
+    ``grid`` is a :class:`Grid`, a named grid / grid file (see :func:`build_grid`), or a list of
+    :class:`Run` s. Complete runs are skipped; unfinished ones resume from their checkpoint (the
+    run function, by default ``asymloss.train.train``, resumes in ``store/runs/<id>``); failed
+    runs are skipped unless ``retry_failed``. A failing run is recorded in its ``error.json`` and
+    the others go on. After every finished run ``results.sqlite`` is rewritten (atomically).
+
+    ``executor`` is ``"local"`` (process pool), ``"ray"`` (``address``: ``"auto"`` or
+    ``"HOST:PORT"``) or an :class:`Executor`; ``run_fn`` is a picklable
+    ``(config_dict, out_dir) -> record``. ``runs`` (already expanded from ``grid``) skips the
+    expansion.
+
+    >>> summary = run_sweep(build_grid(protocol="paper-mnist", losses="ce",   # doctest: +SKIP
+    ...                                overrides={"epochs": 1, "subset": 512}), "store")
+    """
+    if out is None:
+        raise ValueError("out: the results store directory is required.")
+    if isinstance(executor, str):
+        check_choice("executor", executor, list_executors())
+    if isinstance(grid, list):
+        runs, grid_obj = list(grid), None
+    else:
+        grid_obj = grid if isinstance(grid, Grid) else build_grid(grid)
+        if runs is None:
+            runs = expand_grid(grid_obj)  # validates everything before anything starts
+    store = ResultsStore(out)
+    plan = plan_sweep(runs, store, retry_failed=retry_failed)  # reads only
+    todo = plan["todo"]
+    summary = SweepSummary(store=str(store.root), total=len(runs), skipped=len(runs) - len(todo))
+    start = time.time()
+    if not todo:
+        store.register(grid_obj, runs)
+        summary.results = store.consolidate()
+        return summary
+
+    # the executor first (it may fail: Ray missing, no cluster), then the store is written
+    if isinstance(executor, Executor):
+        ex = executor
+    elif executor == "local":
+        ex = create_executor("local", run_fn, max_workers=max_workers, threads_per_run=threads_per_run,
+                             num_runs=len(todo))
+    else:
+        ex = create_executor("ray", run_fn, address=address, threads_per_run=threads_per_run,
+                             gpus_per_run=gpus_per_run, max_workers=max_workers, num_runs=len(todo))
+    summary.executor = ex.describe()
+    try:
+        store.register(grid_obj, runs)
+    except BaseException:
+        ex.close(cancel=True)
+        raise
+    if console is not None and progress:
+        console.print(f"[bold]{len(runs)}[/] runs: {len(plan['complete'])} complete, "
+                      f"{len(plan['failed'])} failed (skipped), {len(todo)} to run on {summary.executor}")
+
+    total_epochs = sum(r.config.epochs for r in todo)
+    bar = _Progress(progress, total_epochs, len(todo), console)
+    queue = deque(todo)
+    inflight: dict[Any, tuple[Run, RunTask]] = {}
+    finished_epochs = 0
+    done = failed = 0
+    interrupted = True
+    try:
+        while queue or inflight:
+            while queue and len(inflight) < ex.capacity:
+                run = queue.popleft()
+                if retry_failed:
+                    store.clear_error(run.id)
+                task = RunTask(run.id, run.config.to_dict(), str(store.run_dir(run.id)),
+                               threads=ex.threads_per_run, gpu=ex.gpu_slot())
+                inflight[ex.submit(task)] = (run, task)
+            for handle in ex.wait(list(inflight), timeout=poll_s):
+                run, task = inflight.pop(handle)
+                ex.release(task)
+                try:
+                    outcome = ex.result(handle)
+                except Exception as e:  # the worker process itself died (OOM, signal, ...)
+                    err = error_info(run.id, e, traceback.format_exc(), start)
+                    err["error"] = (f"{type(e).__name__}: the worker running this run died ({e}); "
+                                    "possibly caused by another run of the same pool")
+                    store.write_error(run.id, err)
+                    outcome = {"status": "failed", "error": err["error"]}
+                if outcome.get("status") == "complete":
+                    done += 1
+                else:
+                    failed += 1
+                    summary.failed_ids.append(run.id)
+                finished_epochs += run.config.epochs
+                store.consolidate()
+            running_epochs = sum(_epochs_done(store, r.id) for r, _ in inflight.values())
+            bar.update(finished_epochs + running_epochs, done, len(inflight), failed)
+        interrupted = False
+    finally:
+        bar.stop()
+        ex.close(cancel=interrupted)
+    summary.completed, summary.failed = done, failed
+    summary.seconds = time.time() - start
+    summary.results = store.consolidate()
+    return summary
