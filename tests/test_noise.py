@@ -391,6 +391,14 @@ def test_corrupt_errors():
     assert corrupt(y, "symmetric:0.2", seed=np.int64(3)).seed == 3
     with pytest.raises(ValueError, match="pass the .K, K. array itself"):
         corrupt(y, NoiseSpec("transition"), seed=0)
-    with pytest.raises(ValueError, match="dataset must be one of 'mnist', 'cifar10', 'cifar100'; got 'fashion-mnist'"):
+    with pytest.raises(ValueError, match="dataset must be one of 'mnist', 'digits', 'cifar10', 'cifar100'; got 'fashion-mnist'"):
         corrupt(y, "asymmetric:0.2", seed=0, dataset="fashion-mnist")
     assert corrupt(y, "symmetric:0.2", seed=0, dataset="NPZ:Data/X.npz").dataset == "NPZ:Data/X.npz"
+
+
+def test_digits_use_the_mnist_asymmetric_map():
+    np.testing.assert_array_equal(
+        transition_matrix("asymmetric", 0.3, dataset="digits"), transition_matrix("asymmetric", 0.3, dataset="mnist")
+    )
+    T = transition_matrix("asymmetric", 0.3, dataset="digits")
+    assert T[7, 1] == pytest.approx(0.3) and T[5, 6] == pytest.approx(0.3) and T[0, 0] == 1.0

@@ -36,6 +36,8 @@ ASYMMETRIC_MAPS = {
     # truck -> automobile, bird -> airplane, cat -> dog, dog -> cat, deer -> horse
     "cifar10": ((9, 1), (2, 0), (3, 5), (5, 3), (4, 7)),
 }
+# scikit-learn's digits are the same ten digit classes as MNIST: the MNIST map applies.
+ASYMMETRIC_MAPS["digits"] = ASYMMETRIC_MAPS["mnist"]
 _KINDS = ("symmetric", "uniform", "pairflip", "asymmetric")
 
 
@@ -154,7 +156,8 @@ def transition_matrix(kind: str, rate: float, num_classes: int | None = None, da
     kind : ``"symmetric"`` (flip to a uniformly chosen *different* class),
         ``"uniform"`` (new label uniform over all classes: realised rate η(K−1)/K),
         ``"pairflip"`` (y → (y+1) mod K) or ``"asymmetric"`` (the class maps of the paper for
-        ``dataset`` in ``mnist``, ``cifar10``, ``cifar100``).
+        ``dataset`` in ``mnist`` (also ``digits``: the same ten digit classes), ``cifar10``,
+        ``cifar100``).
     rate : the nominal noise rate η, ``0 <= rate < 1``.
     num_classes : K; optional when ``dataset`` names a known dataset.
     dataset : needed for ``asymmetric``.
@@ -186,10 +189,10 @@ def transition_matrix(kind: str, rate: float, num_classes: int | None = None, da
     if kind == "asymmetric":
         if dataset is None:
             raise ValueError(
-                "asymmetric noise needs dataset=, one of 'mnist', 'cifar10', 'cifar100' "
+                "asymmetric noise needs dataset=, one of 'mnist', 'digits', 'cifar10', 'cifar100' "
                 "(or pass your own transition matrix)."
             )
-        check_choice("dataset", dataset, ("mnist", "cifar10", "cifar100"))
+        check_choice("dataset", dataset, ("mnist", "digits", "cifar10", "cifar100"))
     K = _num_classes(num_classes, dataset, kind)
     eta = float(rate)
     eye = np.eye(K)
