@@ -22,3 +22,22 @@ def test_validation_messages_name_argument_value_and_bounds():
     err = unknown_name_error("loss", "agc", ["agce", "aul", "ael", "ce"])
     assert isinstance(err, KeyError) and isinstance(err, ValueError)
     assert "'agce'" in str(err) and "Did you mean" in str(err)
+
+
+def test_atomic_writes_replace_whole_files_with_ordinary_permissions(tmp_path):
+    import os
+
+    from asymloss._io import atomic_path, atomic_write_json, read_json
+
+    target = tmp_path / "sub" / "r.json"
+    atomic_write_json(target, {"a": 1})
+    assert read_json(target) == {"a": 1}
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert read_json(target) == {"a": 1}  # the old content survives a failed write
+    assert [p.name for p in target.parent.iterdir()] == ["r.json"]  # no temporary left behind
