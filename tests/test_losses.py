@@ -436,3 +436,14 @@ def test_active_passive_any_combination_and_alpha_zero():
     torch.testing.assert_close(asymloss.create_loss("gce+nmae", alpha=2.0, beta=3.0, q=0.5, reduction="none")(z, y), want)
     torch.testing.assert_close(asymloss.NCEandAGCE(alpha=0, beta=1, a=4, q=0.2, reduction="none")(z, y),
                                per_sample("agce", z, y, a=4, q=0.2))
+
+
+def test_ce_eps_ties_follow_torch_argmax():
+    # exact ties: t is the first maximal class (torch.argmax), as in the reference code
+    z = torch.tensor([[2.0, 2.0, 0.0], [1.0, 3.0, 3.0], [0.0, 0.0, 0.0], [5.0, 1.0, 5.0]], dtype=torch.float64)
+    for y in range(3):
+        t = torch.full((4,), y)
+        torch.testing.assert_close(AF.ce_eps(z, t, m=3.0, reduction="none"), per_sample("ce_eps", z, t, m=3.0))
+        zs = z.reshape(2, 2, 3).transpose(1, 2)  # N-d: (2, 3, 2)
+        ts = t.reshape(2, 2)
+        torch.testing.assert_close(AF.ce_eps(zs, ts, m=3.0, reduction="none"), per_sample("ce_eps", zs, ts, m=3.0))

@@ -147,4 +147,4 @@ def test_adhoc_combination_conflicts_are_explained():
 def test_describe_loss():
     d = asymloss.describe_loss("NCEandAGCE")
     assert d["name"] == "nce+agce" and d["hparams"] == {"alpha": 1.0, "beta": 4.0, "a": 6.0, "q": 1.5}
-    assert "paper:webvision" in d["presets"] and d["kind"] == "active"
+    assert "paper:webvision" in d["presets"] and d["kind"] == "active+passive"

@@ -335,7 +335,7 @@ class ActivePassive(Loss):
 
     >>> loss_fn = ActivePassive(NCE(), AGCE(a=6, q=1.5), alpha=1, beta=4)
     """
-    name, kind, hparam_names = "active_passive", "active", ("alpha", "beta")
+    name, kind, hparam_names = "active_passive", "active+passive", ("alpha", "beta")
 
     def __init__(self, active: Loss, passive: Loss, alpha: float = 1.0, beta: float = 1.0, **common):
         for arg, part in (("active", active), ("passive", passive)):
