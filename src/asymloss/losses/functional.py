@@ -192,12 +192,27 @@ def _k_nce(b: Batch) -> Tensor:
     return b.logp_y() / b.logp().sum(1)
 
 
+def _pow(x: Tensor, gamma: float) -> Tensor:
+    """x ** gamma for x >= 0, via the fastest exact kernel: sqrt / products for the usual gammas."""
+    if gamma == 0.5:
+        return torch.sqrt(x)
+    if gamma == 1.0:
+        return x.clone()
+    if gamma == 1.5:
+        return torch.sqrt(x).mul_(x)
+    if gamma == 2.0:
+        return x * x
+    if gamma == 3.0:
+        return (x * x).mul_(x)
+    return torch.log(x).mul_(gamma).exp_()              # cheaper than pow on CPU
+
+
 def _focal_mass(b: Batch, gamma: float, detach: bool) -> Tensor:
     """sum_k (1 - p_k)^gamma log p_k (negative), with a fused backward."""
     def fwd(logp):
         base = torch.rsub(b.p_detached(), 1.0)          # 1 - p_k
         base.clamp_min_(0.0 if detach else _core.tiny(logp.dtype))
-        w = torch.log(base).mul_(gamma).exp_()           # base^gamma (cheaper than pow)
+        w = _pow(base, gamma)
         return torch.linalg.vecdot(w, logp, dim=1), (base, w)
 
     def bwd(logp, aux, g):
@@ -262,7 +277,16 @@ def _k_anorm(b: Batch, a: float, p: float, eps: float) -> Tensor:
 def _k_nnce(b: Batch, min_prob: float) -> Tensor:
     lmin = math.log(min_prob)
     A = -lmin
-    den = b.logp().clamp_min(lmin).sum(1) + b.num_classes * A
+
+    def fwd(logp):
+        v = logp.clamp_min(lmin)
+        return v.sum(1), (v,)
+
+    def bwd(logp, aux, g):                               # d/dl max(l, lmin) = 1[l > lmin]
+        (v,) = aux
+        return _core.step(v - lmin).mul_(g)
+
+    den = _core.row_sum(b.logp(), fwd, bwd) + b.num_classes * A
     return 1 - (b.logp_y().clamp_min(lmin) + A) / den
 
 
@@ -286,12 +310,16 @@ def _k_ce_eps(b: Batch, m: float) -> Tensor:
     # (rare) ties are resolved only when there are any (always on non-CPU devices: no host sync).
     z = b.logits
     zmax = z.amax(1, keepdim=True)
-    is_top = b.gather(z) == zmax.squeeze(1)
-    gap = zmax - z                                       # >= 0, exactly 0 at every maximum
-    n_max = b.num_classes - torch.sign(gap).sum(1)
-    if z.device.type != "cpu" or bool((n_max > 1.5).any()):
+    zy = b.gather(z)
+    is_top = zy == zmax.squeeze(1)
+    if z.device.type == "cpu":
+        others_max = z.scatter(1, b.index, -math.inf).amax(1)     # max over k != y
+        check_ties = bool((is_top & (others_max == zy)).any())
+    else:
+        check_ties = True
+    if check_ties:
         idx = torch.arange(b.num_classes, device=z.device).view((1, -1) + (1,) * (z.dim() - 2))
-        earlier_tie = ((gap == 0) & (idx < b.index)).any(1)
+        earlier_tie = ((z == zmax) & (idx < b.index)).any(1)
         is_top = is_top & ~earlier_tie
     top = -torch.log1p(b.one_minus_p_y() / -(1 + m))
     other = (math.log1p(m) - b.logp_y()).clamp_max(-math.log(1e-8))
