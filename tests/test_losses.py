@@ -447,3 +447,17 @@ def test_ce_eps_ties_follow_torch_argmax():
         zs = z.reshape(2, 2, 3).transpose(1, 2)  # N-d: (2, 3, 2)
         ts = t.reshape(2, 2)
         torch.testing.assert_close(AF.ce_eps(zs, ts, m=3.0, reduction="none"), per_sample("ce_eps", zs, ts, m=3.0))
+
+
+@pytest.mark.parametrize("name", ["rce", "nrce", "sce", "nce+rce"])
+def test_rce_clamp_active_and_inactive_batches_match_reference(name):
+    z, y = _data((6, 5), seed=11, scale=0.5)  # all p > 1e-7: the clamp is inactive
+    torch.testing.assert_close(asymloss.create_loss(name, reduction="none")(z, y), per_sample(name, z, y))
+    z2 = z.clone()
+    z2[0, 0] = 40.0  # p_k < 1e-7 for the other classes of sample 0
+    for zz in (z, z2):
+        a = zz.clone().requires_grad_(True)
+        b = zz.clone().requires_grad_(True)
+        asymloss.create_loss(name)(a, y).backward()
+        per_sample(name, b, y).mean().backward()  # the reference clamp's gradient
+        torch.testing.assert_close(a.grad, b.grad)

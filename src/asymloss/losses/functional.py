@@ -133,6 +133,12 @@ def _k_mae(b: Batch, scale: float) -> Tensor:
     return scale * b.one_minus_p_y()
 
 
+def _clamp_inactive(b: Batch, eps: float) -> bool:
+    """True when no probability of the batch is below ``eps`` (checked on CPU only: no device sync)."""
+    logp = b.logp()
+    return logp.device.type == "cpu" and bool(logp.detach().amin() >= math.log(eps))
+
+
 def _small_mass(b: Batch, eps: float) -> Tensor:
     """sum_k min(p_k, eps): the mass the reference clamp ``max(p, eps)`` adds back (fused backward)."""
     def fwd(logp):
@@ -146,12 +152,16 @@ def _small_mass(b: Batch, eps: float) -> Tensor:
     return _core.row_sum(b.logp(), fwd, bwd)
 
 
-def _off_target_mass(b: Batch, eps: float) -> Tensor:
-    """sum_{k != y} max(p_k, eps), without cancellation: (1 - p_y) + sum_{k != y} (eps - p_k)_+."""
-    if eps == 0:
+def _off_target_mass(b: Batch, eps: float, below: Optional[Tensor] = None) -> Tensor:
+    """sum_{k != y} max(p_k, eps), without cancellation: (1 - p_y) + sum_{k != y} (eps - p_k)_+.
+
+    When the clamp is inactive for the whole batch this is exactly ``1 - p_y`` (value and gradient).
+    """
+    if eps == 0 or (below is None and _clamp_inactive(b, eps)):
         return b.one_minus_p_y()
     K = b.num_classes
-    below = _small_mass(b, eps)                          # sum_k min(p_k, eps)
+    if below is None:
+        below = _small_mass(b, eps)                      # sum_k min(p_k, eps)
     below_y = b.p_y().clamp_max(eps)
     return b.one_minus_p_y() + ((K - 1) * eps - (below - below_y))
 
@@ -210,7 +220,7 @@ def _pow(x: Tensor, gamma: float) -> Tensor:
 def _focal_mass(b: Batch, gamma: float, detach: bool) -> Tensor:
     """sum_k (1 - p_k)^gamma log p_k (negative), with a fused backward."""
     def fwd(logp):
-        base = torch.rsub(b.p_detached(), 1.0)          # 1 - p_k
+        base = torch.expm1(logp).neg_()                  # 1 - p_k, exact near p_k = 1
         base.clamp_min_(0.0 if detach else _core.tiny(logp.dtype))
         w = _pow(base, gamma)
         return torch.linalg.vecdot(w, logp, dim=1), (base, w)
@@ -219,10 +229,9 @@ def _focal_mass(b: Batch, gamma: float, detach: bool) -> Tensor:
         base, w = aux
         if detach:                                       # d/dl [w l] with w constant
             return w * g
-        # d/dl [base^g l] = w - gamma * w / base * e^l * l  (0 where the clamp is active)
-        corr = (w / base).mul_(b.p_detached()).mul_(logp).mul_(gamma)
-        corr.mul_(_core.step(base - _core.tiny(logp.dtype)))
-        return (w - corr).mul_(g)
+        # d/dl [base^gamma l] = w - gamma (w / base) p l, with p = 1 - base (finite: base >= tiny)
+        corr = (w / base).mul_(base.neg().add_(1.0)).mul_(logp).mul_(gamma)
+        return corr.neg_().add_(w).mul_(g)
 
     return _core.row_sum(b.logp(), fwd, bwd)
 
@@ -248,11 +257,12 @@ def _k_nmae(b: Batch, scale: float) -> Tensor:
 
 
 def _k_nrce(b: Batch, eps: float) -> Tensor:
-    off = _off_target_mass(b, eps)
-    if eps == 0:
-        return off / (b.num_classes - 1)
+    if eps == 0 or _clamp_inactive(b, eps):
+        return b.one_minus_p_y() / (b.num_classes - 1)
     K = b.num_classes
-    total = 1 + (K * eps - _small_mass(b, eps))      # sum_k max(p_k, eps)
+    below = _small_mass(b, eps)
+    off = _off_target_mass(b, eps, below)
+    total = 1 + (K * eps - below)                        # sum_k max(p_k, eps)
     return off / ((K - 1) * total)
 
 
