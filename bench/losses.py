@@ -33,6 +33,20 @@ SHAPES = {
 }
 
 
+#: extra rows: a loss with non-default settings, to show what the reference clamps/options cost
+VARIANTS = {
+    "rce (eps=0)": ("rce", {"eps": 0.0}),
+    "nce+rce (eps=0)": ("nce+rce", {"eps": 0.0}),
+    "nfl (detach=True)": ("nfl", {"detach": True}),
+    "ngce (eps=0)": ("ngce", {"eps": 0.0}),
+}
+
+
+def _build(name):
+    base, kw = VARIANTS.get(name, (name, {}))
+    return asymloss.create_loss(base, **kw)
+
+
 def _step(fn, z, y):
     z.grad = None
     fn(z, y).backward()
@@ -60,7 +74,7 @@ def bench(names, repeat: int, progress: bool = True):
             results[label] = {}
             for name in names:
                 bar.update(task, description=f"{label} {name}")
-                loss = asymloss.create_loss(name)
+                loss = _build(name)
                 ce_t, l_t = [], []
                 _time(F.cross_entropy, z, y)
                 _time(loss, z, y)
@@ -80,6 +94,7 @@ def main(argv=None) -> int:
     ap.add_argument("--losses", default="all", help="comma-separated loss names (default: every registered loss)")
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     ap.add_argument("--markdown", action="store_true", help="print a markdown table (for the README)")
+    ap.add_argument("--no-variants", action="store_true", help="skip the extra rows (rce eps=0, nfl detach=True, ...)")
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error(f"--repeat must be >= 1; got {args.repeat}")
@@ -88,6 +103,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     names = asymloss.list_losses() if args.losses == "all" else [
         asymloss.losses.registry.resolve_name(n) for n in args.losses.split(",")]
+    if args.losses == "all" and not args.no_variants:
+        names += list(VARIANTS)
     res = bench(names, args.repeat)
     labels = list(SHAPES)
     ce_ms = {lab: min(v[2] for v in res[lab].values()) for lab in labels}

@@ -148,3 +148,17 @@ def test_describe_loss():
     d = asymloss.describe_loss("NCEandAGCE")
     assert d["name"] == "nce+agce" and d["hparams"] == {"alpha": 1.0, "beta": 4.0, "a": 6.0, "q": 1.5}
     assert "paper:webvision" in d["presets"] and d["kind"] == "active+passive"
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import asymloss.losses.functional as functional
+    import asymloss.losses.modules as modules
+    import asymloss.losses.presets as presets
+    import asymloss.losses.registry as registry
+
+    for mod in (functional, modules, registry, presets):
+        result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, mod.__name__
+    assert doctest.testmod(registry).attempted >= 3
