@@ -162,3 +162,16 @@ def test_docstring_examples_run():
         result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0, mod.__name__
     assert doctest.testmod(registry).attempted >= 3
+
+
+def test_every_loss_pickles_and_deep_copies():
+    # sweeps ship losses to worker processes
+    import copy
+    import pickle
+
+    z, y = torch.randn(4, 10, dtype=torch.float64), torch.randint(0, 10, (4,))
+    for name in asymloss.list_losses():
+        m = asymloss.create_loss(name, weight=torch.rand(10, dtype=torch.float64))
+        for clone in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
+            assert type(clone) is type(m) and clone.hparams() == m.hparams()
+            torch.testing.assert_close(clone(z, y), m(z, y))
