@@ -1,1 +1,31 @@
-"""asymloss.noise"""
+"""Label noise: transition matrices, label corruption and real CIFAR-N noise (SPEC §3).
+
+>>> import numpy as np
+>>> from asymloss.noise import corrupt, transition_matrix
+>>> y = np.repeat(np.arange(10), 5000)
+>>> r = corrupt(y, "asymmetric:0.4", dataset="cifar10", seed=1)
+>>> float(r.per_class_rate[3]), r.rate
+(0.4, 0.2)
+"""
+from ._corrupt import NoisyLabels, corrupt, empirical_transition, labels_sha256
+from ._instance import RATE_STD as INSTANCE_RATE_STD
+from ._matrices import CIFAR100_COARSE, check_transition, noise_ratio, transition_matrix
+from ._real import read_human_pt
+from ._spec import CIFAR10N_VARIANTS, NoiseSpec, list_noise_kinds, parse_noise
+
+__all__ = [
+    "NoiseSpec",
+    "parse_noise",
+    "list_noise_kinds",
+    "transition_matrix",
+    "noise_ratio",
+    "check_transition",
+    "corrupt",
+    "NoisyLabels",
+    "labels_sha256",
+    "empirical_transition",
+    "read_human_pt",
+    "CIFAR100_COARSE",
+    "CIFAR10N_VARIANTS",
+    "INSTANCE_RATE_STD",
+]

@@ -1,1 +1,5 @@
-"""asymloss.train"""
+"""Training: protocols (configs), the engine, run records and checkpoints."""
+from .config import PROTOCOLS, TrainConfig, get_protocol, list_protocols
+from .engine import train
+
+__all__ = ["TrainConfig", "get_protocol", "list_protocols", "PROTOCOLS", "train"]

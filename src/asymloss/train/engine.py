@@ -1,0 +1,355 @@
+"""The training engine: exact and fast.
+
+The whole (noisy) training set lives as a uint8 tensor on the training device; batches are gathered
+by index, augmented with batched tensor operations and normalised there. Statistics are accumulated
+on the device and read back once per epoch, so a step never waits for the host. The test set is
+evaluated every epoch.
+
+Randomness: ``config.seed`` drives model initialisation, data order and augmentation (per-epoch
+generators derived from the seed, so a resumed run draws exactly what an uninterrupted one would);
+the label noise has its own seed, ``config.noise_seed`` (default: ``config.seed``).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._io import atomic_torch_save, atomic_write_json, read_json
+from .config import TrainConfig
+from .record import environment, summarise_epochs
+
+__all__ = ["train", "prepare_data", "PreparedData", "resolve_device", "build_loss"]
+
+RECORD = "record.json"
+CHECKPOINT = "checkpoint.pt"
+SUBSET_SEED = 0  # a --subset is the same fixed random subset for every run
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU. Asking for CUDA without one is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was requested but no CUDA device is available; use --device cpu or auto.")
+    return device
+
+
+def _derive_seed(*parts: int) -> int:
+    """A 63-bit seed derived from integers (stable across Python versions and platforms)."""
+    digest = hashlib.sha256(",".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+@dataclass
+class PreparedData:
+    """Training data after subsetting and noise, ready to move to a device."""
+
+    x_train: torch.Tensor  # uint8 (N, C, H, W)
+    y_noisy: torch.Tensor  # int64 (N,)
+    y_clean: torch.Tensor  # int64 (N,)
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    num_classes: int
+    noise: dict[str, Any]  # NoisyLabels.summary()
+    note: Optional[str] = None
+
+
+def prepare_data(config: TrainConfig) -> PreparedData:
+    """Load the dataset, take the subset and corrupt the labels as ``config`` says.
+
+    Synthetic noise is drawn on the (sub)set that is trained on, so its realised rate is the one
+    the model sees. Real noisy label sets (CIFAR-N) are indexed like the full training set: they are
+    applied to the full set first and the subset is taken afterwards.
+    """
+    from .. import data, noise
+
+    spec = noise.parse_noise(config.noise)
+    ds = data.load(config.dataset, root=config.data_dir)
+    x_train, y_train = ds.x_train, ds.y_train
+    n = len(y_train)
+    idx = None
+    if config.subset is not None and config.subset < n:
+        rng = np.random.default_rng(SUBSET_SEED)
+        idx = np.sort(rng.permutation(n)[: config.subset])
+    real = spec.kind in ("cifar10n", "cifar100n")
+    labels = y_train.numpy()
+    if idx is not None and not real:
+        x_train, labels = x_train[torch.from_numpy(idx)], labels[idx]
+    features = x_train.reshape(len(x_train), -1).numpy() if spec.kind == "instance" else None
+    noisy = noise.corrupt(
+        labels, spec, seed=config.resolved_noise_seed, dataset=config.dataset,
+        sampler=config.noise_sampler, legacy=config.noise_legacy, features=features,
+        num_classes=ds.num_classes, data_dir=config.data_dir,
+    )
+    y_noisy = torch.as_tensor(np.asarray(noisy.noisy_labels), dtype=torch.int64)
+    y_clean = torch.as_tensor(np.asarray(noisy.clean_labels), dtype=torch.int64)
+    summary = noisy.summary()
+    if idx is not None and real:
+        t = torch.from_numpy(idx)
+        x_train, y_noisy, y_clean = x_train[t], y_noisy[t], y_clean[t]
+        summary["subset_rate"] = float((y_noisy != y_clean).double().mean())
+    return PreparedData(
+        x_train=x_train, y_noisy=y_noisy, y_clean=y_clean, x_test=ds.x_test, y_test=ds.y_test,
+        mean=tuple(ds.mean), std=tuple(ds.std), num_classes=ds.num_classes, noise=summary,
+        note=getattr(ds, "note", None),
+    )
+
+
+def build_loss(config: TrainConfig, num_classes: int) -> tuple[nn.Module, Optional[str]]:
+    """The configured loss. The protocol's preset is used when it defines this loss; losses it
+    does not define (CE, for example) use their defaults. Returns (loss, preset used)."""
+    import asymloss
+
+    preset = config.loss_preset
+    if preset is not None:
+        if preset not in asymloss.list_presets():
+            asymloss.get_preset(preset, config.loss)  # raises the registry's clear error
+        try:
+            asymloss.get_preset(preset, config.loss)
+        except (KeyError, ValueError):
+            preset = None
+    loss = asymloss.create_loss(config.loss, num_classes=num_classes, preset=preset, **config.loss_params)
+    return loss, preset
+
+
+def _make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
+    sched = torch.optim.lr_scheduler
+    if config.schedule == "cosine":  # to 0 over the epochs, stepped per epoch
+        return sched.CosineAnnealingLR(optimizer, T_max=config.epochs, eta_min=0.0)
+    if config.schedule == "step":
+        return sched.MultiStepLR(optimizer, milestones=list(config.milestones), gamma=config.gamma)
+    if config.schedule == "exp":
+        return sched.ExponentialLR(optimizer, gamma=config.gamma)
+    return sched.LambdaLR(optimizer, lambda _: 1.0)
+
+
+class _Normalise:
+    """uint8 batch → float, augmented, normalised (all on the batch's device)."""
+
+    def __init__(self, mean, std, device, augment: Optional[Callable] = None):
+        self.mean = torch.tensor(mean, device=device, dtype=torch.float32).view(1, -1, 1, 1)
+        self.inv_std = 1.0 / torch.tensor(std, device=device, dtype=torch.float32).view(1, -1, 1, 1)
+        self.augment = augment
+
+    def __call__(self, x_u8: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        x = x_u8.float().div_(255.0)
+        if self.augment is not None and generator is not None:
+            x = self.augment(x, generator=generator)
+        return (x - self.mean) * self.inv_std
+
+
+@torch.inference_mode()
+def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, prep: _Normalise, batch_size: int,
+              memory_format, autocast) -> float:
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=x.device)
+    for i in range(0, len(x), batch_size):
+        xb = prep(x[i : i + batch_size]).contiguous(memory_format=memory_format)
+        with autocast():
+            out = model(xb)
+        correct += (out.argmax(1) == y[i : i + batch_size]).sum()
+    return correct.item() / len(x)
+
+
+def _load_resume(out_dir: Path, config: TrainConfig):
+    """(record, checkpoint) found in ``out_dir`` for this config; an error if they belong to another."""
+    record = checkpoint = None
+    if (out_dir / RECORD).is_file():
+        record = read_json(out_dir / RECORD)
+        if record.get("config") != config.to_dict():
+            raise ValueError(
+                f"out_dir {str(out_dir)!r} holds a run with a different configuration; "
+                "choose another out_dir or remove it."
+            )
+    if (out_dir / CHECKPOINT).is_file():
+        checkpoint = torch.load(out_dir / CHECKPOINT, map_location="cpu", weights_only=True)
+        if checkpoint.get("config_hash") != config.config_hash():
+            raise ValueError(f"checkpoint in {str(out_dir)!r} belongs to another configuration.")
+    return record, checkpoint
+
+
+def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: bool = True) -> dict[str, Any]:
+    """Train one run as ``config`` says and return its run record.
+
+    With ``out_dir``, the record (``record.json``) and a checkpoint (``checkpoint.pt``) are written
+    atomically after every epoch. Calling ``train`` again on the same ``out_dir`` resumes from the
+    checkpoint (and ends with the result an uninterrupted run gives) or returns the complete record
+    at once. ``progress`` shows a progress bar with loss, accuracy, images/s and ETA.
+
+    Example::
+
+        >>> from asymloss.train import get_protocol, train
+        >>> cfg = get_protocol("paper-mnist", loss="agce", noise="symmetric:0.6", epochs=2, subset=2000)
+        >>> record = train(cfg, "runs/agce-sym06", progress=False)   # doctest: +SKIP
+        >>> record["final"]["last_test_acc"]                            # doctest: +SKIP
+    """
+    from ..data.augment import Augment
+    from ..models import create_model
+
+    if isinstance(config, dict):
+        config = TrainConfig.from_dict(config)
+    out = Path(out_dir) if out_dir is not None else None
+    record = checkpoint = None
+    if out is not None and resume:
+        record, checkpoint = _load_resume(out, config)
+        if record is not None and record.get("status") == "complete":
+            return record
+    wall_start = time.perf_counter()
+
+    device = resolve_device(config.device)
+    data = prepare_data(config)
+    if checkpoint is not None and checkpoint.get("noise_sha256") != data.noise.get("sha256"):
+        raise ValueError("the checkpoint's noisy labels differ from the ones drawn now; cannot resume.")
+    K = data.num_classes
+    in_channels, image_size = data.x_train.shape[1], data.x_train.shape[-1]
+
+    torch.manual_seed(config.seed)
+    model = create_model(config.model, num_classes=K, in_channels=in_channels, image_size=image_size)
+    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    memory_format = torch.channels_last if (config.channels_last and has_conv) else torch.contiguous_format
+    model = model.to(device=device, memory_format=memory_format)
+    loss_fn, preset_used = build_loss(config, K)
+    loss_fn = loss_fn.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                                nesterov=config.nesterov, weight_decay=config.weight_decay)
+    scheduler = _make_scheduler(config, optimizer)
+
+    history: list[dict[str, Any]] = []
+    start_epoch, train_seconds, train_images, prior_wall = 0, 0.0, 0, 0.0
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        history = list(checkpoint["history"])
+        start_epoch = int(checkpoint["epoch"])
+        train_seconds = float(checkpoint["train_seconds"])
+        train_images = int(checkpoint["train_images"])
+        prior_wall = float(checkpoint["wall_seconds"])
+
+    step_model = torch.compile(model) if config.compile else model
+    use_amp = config.amp and device.type == "cuda"
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
+
+    x_train = data.x_train.to(device).contiguous()
+    y_noisy = data.y_noisy.to(device)
+    y_clean = data.y_clean.to(device)
+    x_test, y_test = data.x_test.to(device), data.y_test.to(device)
+    augment = Augment(crop_padding=config.crop_padding, hflip=config.hflip, rotation=config.rotation)
+    train_prep = _Normalise(data.mean, data.std, device, augment if augment.active else None)
+    test_prep = _Normalise(data.mean, data.std, device)
+
+    n, bs = len(x_train), config.batch_size
+    starts = list(range(0, n, bs))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()  # a batch of one sample cannot be batch-normalised in training mode
+
+    base = {
+        "status": "running",
+        "config": config.to_dict(),
+        **environment(device),
+        "loss": {"repr": repr(loss_fn), "preset_used": preset_used},
+        "data": {"train_size": n, "test_size": len(x_test), "num_classes": K, "note": data.note},
+        "noise": data.noise,
+    }
+
+    bar = _progress_bar(config) if progress else None
+    with bar or contextlib.nullcontext():
+        task = bar.add_task("train", total=(config.epochs - start_epoch) * len(starts), info="") if bar else None
+        for epoch in range(start_epoch, config.epochs):
+            model.train()
+            order_gen = torch.Generator().manual_seed(_derive_seed(config.seed, epoch, 0))
+            aug_gen = torch.Generator(device=device).manual_seed(_derive_seed(config.seed, epoch, 1))
+            perm = torch.randperm(n, generator=order_gen).to(device)
+            loss_sum = torch.zeros((), device=device)
+            hit_noisy = torch.zeros((), dtype=torch.int64, device=device)
+            hit_clean = torch.zeros((), dtype=torch.int64, device=device)
+            seen = 0
+            lr = optimizer.param_groups[0]["lr"]
+            t0 = time.perf_counter()
+            for s in starts:
+                idx = perm[s : s + bs]
+                xb = train_prep(x_train[idx], aug_gen).contiguous(memory_format=memory_format)
+                yb = y_noisy[idx]
+                with autocast():
+                    logits = step_model(xb)
+                loss = loss_fn(logits.float(), yb)
+                if config.l1_weight:
+                    loss = loss + config.l1_weight * sum(p.abs().sum() for p in params)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip is not None:
+                    nn.utils.clip_grad_norm_(params, config.grad_clip, foreach=True)
+                optimizer.step()
+                with torch.no_grad():
+                    m = len(idx)
+                    loss_sum += loss.detach() * m
+                    pred = logits.argmax(1)
+                    hit_noisy += (pred == yb).sum()
+                    hit_clean += (pred == y_clean[idx]).sum()
+                    seen += m
+                if bar:
+                    bar.advance(task)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            epoch_seconds = time.perf_counter() - t0
+            scheduler.step()
+            train_seconds += epoch_seconds
+            train_images += seen
+            test_acc = _evaluate(model, x_test, y_test, test_prep, config.eval_batch_size, memory_format, autocast)
+            entry = {
+                "epoch": epoch + 1,
+                "lr": lr,
+                "train_loss": loss_sum.item() / seen,
+                "train_acc_noisy": hit_noisy.item() / seen,
+                "train_acc_clean": hit_clean.item() / seen,
+                "test_acc": test_acc,
+                "seconds": epoch_seconds,
+            }
+            history.append(entry)
+            wall = prior_wall + time.perf_counter() - wall_start
+            done = epoch + 1 == config.epochs
+            record = {**base, "status": "complete" if done else "running", "epochs": history,
+                      "final": summarise_epochs(history, train_seconds, train_images, wall)}
+            if out is not None:
+                atomic_torch_save(out / CHECKPOINT, {
+                    "epoch": epoch + 1, "config_hash": config.config_hash(),
+                    "noise_sha256": data.noise.get("sha256"), "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "history": history, "train_seconds": train_seconds,
+                    "train_images": train_images, "wall_seconds": wall,
+                })
+                atomic_write_json(out / RECORD, record)
+            if bar:
+                bar.update(task, info=(
+                    f"epoch {epoch + 1}/{config.epochs} loss {entry['train_loss']:.4f} "
+                    f"acc {entry['train_acc_noisy']:.3f} test {test_acc:.4f} "
+                    f"{seen / epoch_seconds:,.0f} img/s"))
+    if record is None or record["status"] != "complete":  # killed between checkpoint and record
+        wall = prior_wall + time.perf_counter() - wall_start
+        record = {**base, "status": "complete", "epochs": history,
+                  "final": summarise_epochs(history, train_seconds, train_images, wall)}
+        if out is not None:
+            atomic_write_json(out / RECORD, record)
+    return record
+
+
+def _progress_bar(config: TrainConfig):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn(f"[bold]{config.loss}[/] {config.noise}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        transient=False,
+    )
