@@ -461,3 +461,15 @@ def test_rce_clamp_active_and_inactive_batches_match_reference(name):
         asymloss.create_loss(name)(a, y).backward()
         per_sample(name, b, y).mean().backward()  # the reference clamp's gradient
         torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_fused_losses_refuse_double_backward_loudly():
+    z, y = _data((4, 5), seed=12)
+    z.requires_grad_(True)
+    with pytest.raises(RuntimeError, match="first-order gradients only"):
+        torch.autograd.grad(asymloss.NGCE()(z, y), z, create_graph=True)
+    (g,) = torch.autograd.grad(asymloss.NGCE()(z, y), z)  # first order is fine
+    assert torch.isfinite(g).all()
+    # losses of p_y only stay twice differentiable
+    (g,) = torch.autograd.grad(asymloss.AGCE()(z, y), z, create_graph=True)
+    assert torch.autograd.gradgradcheck(lambda t: asymloss.AGCE()(t, y), (z,))

@@ -230,7 +230,7 @@ class _RowSum(torch.autograd.Function):
     ``bwd(logp, aux, grad_S) -> grad_logp`` (``grad_S`` already unsqueezed to broadcast over dim 1)
     computes ``g'(log p) * grad_S`` from the saved ``aux``, usually without another transcendental
     function. This halves the passes over the (N, C, ...) tensor compared with autograd through
-    ``clamp``/``exp``/``pow``.
+    ``clamp``/``exp``/``pow``. First-order only: a double backward raises an error.
     """
 
     @staticmethod
@@ -242,6 +242,11 @@ class _RowSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_S):
+        if torch.is_grad_enabled():  # create_graph=True: the hand-written backward is first-order only
+            raise RuntimeError(
+                "this asymloss loss supports first-order gradients only; double backward "
+                "(create_graph=True) is not differentiable through its fused row sum."
+            )
         logp, *aux = ctx.saved_tensors
         return ctx.bwd(logp, aux, grad_S.unsqueeze(1)), None, None
 

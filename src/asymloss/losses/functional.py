@@ -267,11 +267,15 @@ def _k_nrce(b: Batch, eps: float) -> Tensor:
 
 
 def _k_agce(b: Batch, a: float, q: float) -> Tensor:
-    return ((a + 1) ** q - (a + b.p_y()).pow(q)) / q
+    # ((a+1)^q - (a+p)^q)/q = -(a+1)^q/q * expm1(q log1p(-(1-p)/(a+1))): exactly 0 at p = 1, no cancellation
+    x = b.one_minus_p_y() / -(a + 1)
+    return torch.expm1(torch.log1p(x) * q) * (-((a + 1) ** q) / q)
 
 
 def _k_aul(b: Batch, a: float, q: float) -> Tensor:
-    return ((a - b.p_y()).pow(q) - (a - 1) ** q) / q
+    # ((a-p)^q - (a-1)^q)/q = (a-1)^q/q * expm1(q log1p((1-p)/(a-1))): exactly 0 at p = 1
+    x = b.one_minus_p_y() / (a - 1)
+    return torch.expm1(torch.log1p(x) * q) * (((a - 1) ** q) / q)
 
 
 def _k_ael(b: Batch, a: float) -> Tensor:
