@@ -80,8 +80,8 @@ class Batch:
         return self.logp_y().exp()
 
     def one_minus_p_y(self) -> torch.Tensor:
-        """``1 - p_y`` computed as ``-expm1(log p_y)`` (exact near ``p_y = 1``)."""
-        return -torch.expm1(self.logp_y())
+        """``1 - p_y`` computed as ``-expm1(log p_y)`` (exact near ``p_y = 1``; +0, not -0, at 1)."""
+        return 0.0 - torch.expm1(self.logp_y())
 
     def gather(self, values: torch.Tensor) -> torch.Tensor:
         """Pick the label's entry of a (N, C, ...) tensor: returns (N, ...)."""

@@ -191,7 +191,7 @@ def _k_gce(b: Batch, q: float, eps: float) -> Tensor:
     lp = b.logp_y()
     if eps > 0:
         lp = lp.clamp_min(math.log(eps))
-    return -torch.expm1(q * lp) / q
+    return (0.0 - torch.expm1(q * lp)) / q
 
 
 def _k_sce(b: Batch, alpha: float, beta: float, A: float, eps: float) -> Tensor:
@@ -269,7 +269,7 @@ def _k_nrce(b: Batch, eps: float) -> Tensor:
 def _k_agce(b: Batch, a: float, q: float) -> Tensor:
     # ((a+1)^q - (a+p)^q)/q = -(a+1)^q/q * expm1(q log1p(-(1-p)/(a+1))): exactly 0 at p = 1, no cancellation
     x = b.one_minus_p_y() / -(a + 1)
-    return torch.expm1(torch.log1p(x) * q) * (-((a + 1) ** q) / q)
+    return 0.0 - torch.expm1(torch.log1p(x) * q) * (((a + 1) ** q) / q)
 
 
 def _k_aul(b: Batch, a: float, q: float) -> Tensor:
