@@ -249,7 +249,7 @@ def _k_ngce(b: Batch, q: float, eps: float) -> Tensor:
     if eps > 0:
         lp = lp.clamp_min(leps)
     den = b.num_classes - _sum_exp_scaled(b, q, leps)
-    return -torch.expm1(q * lp) / den
+    return (0.0 - torch.expm1(q * lp)) / den
 
 
 def _k_nmae(b: Batch, scale: float) -> Tensor:
