@@ -436,3 +436,40 @@ def test_active_passive_any_combination_and_alpha_zero():
     torch.testing.assert_close(asymloss.create_loss("gce+nmae", alpha=2.0, beta=3.0, q=0.5, reduction="none")(z, y), want)
     torch.testing.assert_close(asymloss.NCEandAGCE(alpha=0, beta=1, a=4, q=0.2, reduction="none")(z, y),
                                per_sample("agce", z, y, a=4, q=0.2))
+
+
+def test_ce_eps_ties_follow_torch_argmax():
+    # exact ties: t is the first maximal class (torch.argmax), as in the reference code
+    z = torch.tensor([[2.0, 2.0, 0.0], [1.0, 3.0, 3.0], [0.0, 0.0, 0.0], [5.0, 1.0, 5.0]], dtype=torch.float64)
+    for y in range(3):
+        t = torch.full((4,), y)
+        torch.testing.assert_close(AF.ce_eps(z, t, m=3.0, reduction="none"), per_sample("ce_eps", z, t, m=3.0))
+        zs = z.reshape(2, 2, 3).transpose(1, 2)  # N-d: (2, 3, 2)
+        ts = t.reshape(2, 2)
+        torch.testing.assert_close(AF.ce_eps(zs, ts, m=3.0, reduction="none"), per_sample("ce_eps", zs, ts, m=3.0))
+
+
+@pytest.mark.parametrize("name", ["rce", "nrce", "sce", "nce+rce"])
+def test_rce_clamp_active_and_inactive_batches_match_reference(name):
+    z, y = _data((6, 5), seed=11, scale=0.5)  # all p > 1e-7: the clamp is inactive
+    torch.testing.assert_close(asymloss.create_loss(name, reduction="none")(z, y), per_sample(name, z, y))
+    z2 = z.clone()
+    z2[0, 0] = 40.0  # p_k < 1e-7 for the other classes of sample 0
+    for zz in (z, z2):
+        a = zz.clone().requires_grad_(True)
+        b = zz.clone().requires_grad_(True)
+        asymloss.create_loss(name)(a, y).backward()
+        per_sample(name, b, y).mean().backward()  # the reference clamp's gradient
+        torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_fused_losses_refuse_double_backward_loudly():
+    z, y = _data((4, 5), seed=12)
+    z.requires_grad_(True)
+    with pytest.raises(RuntimeError, match="first-order gradients only"):
+        torch.autograd.grad(asymloss.NGCE()(z, y), z, create_graph=True)
+    (g,) = torch.autograd.grad(asymloss.NGCE()(z, y), z)  # first order is fine
+    assert torch.isfinite(g).all()
+    # losses of p_y only stay twice differentiable
+    (g,) = torch.autograd.grad(asymloss.AGCE()(z, y), z, create_graph=True)
+    assert torch.autograd.gradgradcheck(lambda t: asymloss.AGCE()(t, y), (z,))

@@ -147,4 +147,31 @@ def test_adhoc_combination_conflicts_are_explained():
 def test_describe_loss():
     d = asymloss.describe_loss("NCEandAGCE")
     assert d["name"] == "nce+agce" and d["hparams"] == {"alpha": 1.0, "beta": 4.0, "a": 6.0, "q": 1.5}
-    assert "paper:webvision" in d["presets"] and d["kind"] == "active"
+    assert "paper:webvision" in d["presets"] and d["kind"] == "active+passive"
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import asymloss.losses.functional as functional
+    import asymloss.losses.modules as modules
+    import asymloss.losses.presets as presets
+    import asymloss.losses.registry as registry
+
+    for mod in (functional, modules, registry, presets):
+        result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, mod.__name__
+    assert doctest.testmod(registry).attempted >= 3
+
+
+def test_every_loss_pickles_and_deep_copies():
+    # sweeps ship losses to worker processes
+    import copy
+    import pickle
+
+    z, y = torch.randn(4, 10, dtype=torch.float64), torch.randint(0, 10, (4,))
+    for name in asymloss.list_losses():
+        m = asymloss.create_loss(name, weight=torch.rand(10, dtype=torch.float64))
+        for clone in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
+            assert type(clone) is type(m) and clone.hparams() == m.hparams()
+            torch.testing.assert_close(clone(z, y), m(z, y))

@@ -45,7 +45,42 @@ def version() -> None:
 # losses and theory
 # ---------------------------------------------------------------------------------------------
 
-# (losses: `asymloss losses`)
+@app.command("losses")
+def losses_cmd(
+    preset: Optional[str] = typer.Option(
+        None, "--preset", "-p", help="Show the hyperparameters this preset gives (e.g. paper:cifar10)."
+    ),
+) -> None:
+    """List every loss with its hyperparameters (defaults) and the presets that define it."""
+    from rich.table import Table
+
+    from .losses import describe_loss, get_preset, list_losses, list_presets
+
+    if preset is not None and preset.strip().lower() not in list_presets():
+        from ._validation import unknown_name_error
+
+        _fail(str(unknown_name_error("preset", preset, list_presets())))
+    title = "asymloss losses" + (f" — values of preset {preset}" if preset else " — defaults")
+    table = Table(title=title, show_lines=False)
+    for col in ("name", "class", "role", "hyperparameters", "presets"):
+        table.add_column(col, overflow="fold")
+    for name in list_losses():
+        info = describe_loss(name)
+        values = dict(info["hparams"])
+        if preset is not None:
+            try:
+                values.update(get_preset(preset, name))
+            except ValueError:
+                values = None
+        hp = "—" if values is None else (
+            ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()) or "(none)")
+        where = ", ".join(info["presets"]) or ("any (nothing to set)" if not info["hparams"] else "—")
+        table.add_row(name, info["class"], info["kind"], hp, where)
+    console.print(table)
+    console.print(
+        "Presets: " + ", ".join(list_presets())
+        + ". Use: asymloss.create_loss(name, preset=..., **overrides)."
+    )
 
 
 @app.command("theory")

@@ -30,7 +30,7 @@ class Batch:
     ``None`` when nothing is ignored, ``num_classes`` (C).
     """
 
-    __slots__ = ("logits", "target", "valid", "num_classes", "_logp", "_logp_y", "_index")
+    __slots__ = ("logits", "target", "valid", "num_classes", "_logp", "_logp_y", "_index", "_p")
 
     def __init__(self, logits: torch.Tensor, target: torch.Tensor, valid: Optional[torch.Tensor]):
         self.logits = logits
@@ -40,6 +40,7 @@ class Batch:
         self._logp = None
         self._logp_y = None
         self._index = None
+        self._p = None
 
     @property
     def dtype(self) -> torch.dtype:
@@ -64,13 +65,23 @@ class Batch:
             self._logp_y = self.logp().gather(1, self.index).squeeze(1)
         return self._logp_y
 
+    def p_detached(self) -> torch.Tensor:
+        """``softmax(logits, dim=1)`` without autograd (for fused backwards), computed once.
+
+        The fused softmax kernel is faster on CPU than ``exp(log p)``.
+        """
+        if self._p is None:
+            with torch.no_grad():
+                self._p = torch.softmax(self.logits, dim=1)
+        return self._p
+
     def p_y(self) -> torch.Tensor:
         """``p_y = exp(log p_y)``, shape (N, ...)."""
         return self.logp_y().exp()
 
     def one_minus_p_y(self) -> torch.Tensor:
-        """``1 - p_y`` computed as ``-expm1(log p_y)`` (exact near ``p_y = 1``)."""
-        return -torch.expm1(self.logp_y())
+        """``1 - p_y`` computed as ``-expm1(log p_y)`` (exact near ``p_y = 1``; +0, not -0, at 1)."""
+        return 0.0 - torch.expm1(self.logp_y())
 
     def gather(self, values: torch.Tensor) -> torch.Tensor:
         """Pick the label's entry of a (N, C, ...) tensor: returns (N, ...)."""
@@ -210,6 +221,44 @@ def compute(
     batch = prepare(input, target, ignore_index=ignore_index, num_classes=num_classes, min_classes=min_classes)
     out = reduce(kernel(batch), batch, weight, reduction)
     return out.to(input.dtype) if out.dtype != input.dtype else out
+
+
+class _RowSum(torch.autograd.Function):
+    """``S = sum_k g(log p_k)`` over dim 1 with a hand-written backward.
+
+    ``fwd(logp) -> (S, aux)`` runs without autograd (free to work in place on its own temporaries);
+    ``bwd(logp, aux, grad_S) -> grad_logp`` (``grad_S`` already unsqueezed to broadcast over dim 1)
+    computes ``g'(log p) * grad_S`` from the saved ``aux``, usually without another transcendental
+    function. This halves the passes over the (N, C, ...) tensor compared with autograd through
+    ``clamp``/``exp``/``pow``. First-order only: a double backward raises an error.
+    """
+
+    @staticmethod
+    def forward(ctx, logp, fwd, bwd):
+        S, aux = fwd(logp)
+        ctx.bwd = bwd
+        ctx.save_for_backward(logp, *aux)
+        return S
+
+    @staticmethod
+    def backward(ctx, grad_S):
+        if torch.is_grad_enabled():  # create_graph=True: the hand-written backward is first-order only
+            raise RuntimeError(
+                "this asymloss loss supports first-order gradients only; double backward "
+                "(create_graph=True) is not differentiable through its fused row sum."
+            )
+        logp, *aux = ctx.saved_tensors
+        return ctx.bwd(logp, aux, grad_S.unsqueeze(1)), None, None
+
+
+def row_sum(logp: torch.Tensor, fwd, bwd) -> torch.Tensor:
+    """``sum_k g(log p_k)`` along dim 1 with the fused backward of :class:`_RowSum`."""
+    return _RowSum.apply(logp, fwd, bwd)
+
+
+def step(x: torch.Tensor) -> torch.Tensor:
+    """``1[x > 0]`` for ``x >= 0`` as a float tensor, by arithmetic (faster than comparisons on CPU)."""
+    return torch.sign(x)
 
 
 def tiny(dtype: torch.dtype) -> float:

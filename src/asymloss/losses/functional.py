@@ -133,14 +133,54 @@ def _k_mae(b: Batch, scale: float) -> Tensor:
     return scale * b.one_minus_p_y()
 
 
-def _off_target_mass(b: Batch, eps: float) -> Tensor:
-    """sum_{k != y} max(p_k, eps), without cancellation: (1 - p_y) + sum_{k != y} (eps - p_k)_+."""
-    if eps == 0:
+def _clamp_inactive(b: Batch, eps: float) -> bool:
+    """True when no probability of the batch is below ``eps`` (checked on CPU only: no device sync)."""
+    logp = b.logp()
+    return logp.device.type == "cpu" and bool(logp.detach().amin() >= math.log(eps))
+
+
+def _small_mass(b: Batch, eps: float) -> Tensor:
+    """sum_k min(p_k, eps): the mass the reference clamp ``max(p, eps)`` adds back (fused backward)."""
+    def fwd(logp):
+        v = b.p_detached().clamp_max(eps)
+        return v.sum(1), (v,)
+
+    def bwd(logp, aux, g):
+        (v,) = aux                                       # d/dl min(e^l, eps) = p 1[p < eps]
+        return (v * g).mul_(_core.step(torch.rsub(v, eps)))
+
+    return _core.row_sum(b.logp(), fwd, bwd)
+
+
+def _off_target_mass(b: Batch, eps: float, below: Optional[Tensor] = None) -> Tensor:
+    """sum_{k != y} max(p_k, eps), without cancellation: (1 - p_y) + sum_{k != y} (eps - p_k)_+.
+
+    When the clamp is inactive for the whole batch this is exactly ``1 - p_y`` (value and gradient).
+    """
+    if eps == 0 or (below is None and _clamp_inactive(b, eps)):
         return b.one_minus_p_y()
     K = b.num_classes
-    below = b.logp().exp().clamp_max(eps).sum(1)        # sum_k min(p_k, eps)
+    if below is None:
+        below = _small_mass(b, eps)                      # sum_k min(p_k, eps)
     below_y = b.p_y().clamp_max(eps)
     return b.one_minus_p_y() + ((K - 1) * eps - (below - below_y))
+
+
+def _sum_exp_scaled(b: Batch, s: float, lmin: float) -> Tensor:
+    """sum_k exp(s * max(log p_k, lmin)) = sum_k max(p_k, e^lmin)^s, with a fused backward."""
+    def fwd(logp):
+        v = logp.clamp_min(lmin) if lmin > -math.inf else logp.clone()
+        v.mul_(s).exp_()
+        return v.sum(1), (v,)
+
+    def bwd(logp, aux, g):
+        (v,) = aux
+        out = v * (g * s)
+        if lmin > -math.inf:
+            out.mul_(_core.step((logp - lmin).clamp_min_(0)))
+        return out
+
+    return _core.row_sum(b.logp(), fwd, bwd)
 
 
 def _k_rce(b: Batch, A: float, eps: float) -> Tensor:
@@ -151,7 +191,7 @@ def _k_gce(b: Batch, q: float, eps: float) -> Tensor:
     lp = b.logp_y()
     if eps > 0:
         lp = lp.clamp_min(math.log(eps))
-    return -torch.expm1(q * lp) / q
+    return (0.0 - torch.expm1(q * lp)) / q
 
 
 def _k_sce(b: Batch, alpha: float, beta: float, A: float, eps: float) -> Tensor:
@@ -162,23 +202,54 @@ def _k_nce(b: Batch) -> Tensor:
     return b.logp_y() / b.logp().sum(1)
 
 
+def _pow(x: Tensor, gamma: float) -> Tensor:
+    """x ** gamma for x >= 0, via the fastest exact kernel: sqrt / products for the usual gammas."""
+    if gamma == 0.5:
+        return torch.sqrt(x)
+    if gamma == 1.0:
+        return x.clone()
+    if gamma == 1.5:
+        return torch.sqrt(x).mul_(x)
+    if gamma == 2.0:
+        return x * x
+    if gamma == 3.0:
+        return (x * x).mul_(x)
+    return torch.log(x).mul_(gamma).exp_()              # cheaper than pow on CPU
+
+
+def _focal_mass(b: Batch, gamma: float, detach: bool) -> Tensor:
+    """sum_k (1 - p_k)^gamma log p_k (negative), with a fused backward."""
+    def fwd(logp):
+        base = torch.expm1(logp).neg_()                  # 1 - p_k, exact near p_k = 1
+        base.clamp_min_(0.0 if detach else _core.tiny(logp.dtype))
+        w = _pow(base, gamma)
+        return torch.linalg.vecdot(w, logp, dim=1), (base, w)
+
+    def bwd(logp, aux, g):
+        base, w = aux
+        if detach:                                       # d/dl [w l] with w constant
+            return w * g
+        # d/dl [base^gamma l] = w - gamma (w / base) p l, with p = 1 - base (finite: base >= tiny)
+        corr = (w / base).mul_(base.neg().add_(1.0)).mul_(logp).mul_(gamma)
+        return corr.neg_().add_(w).mul_(g)
+
+    return _core.row_sum(b.logp(), fwd, bwd)
+
+
 def _k_nfl(b: Batch, gamma: float, detach: bool) -> Tensor:
     if gamma == 0:
         return _k_nce(b)
-    logp = b.logp()
-    w = _focal_factor(-torch.expm1(logp), gamma, detach)
-    den = torch.linalg.vecdot(w, logp, dim=1)          # sum_k (1-p_k)^g log p_k  (< 0)
     num = _focal_factor(b.one_minus_p_y(), gamma, detach) * b.logp_y()
-    return num / den
+    return num / _focal_mass(b, gamma, detach)
 
 
 def _k_ngce(b: Batch, q: float, eps: float) -> Tensor:
-    logp, lp = b.logp(), b.logp_y()
+    lp = b.logp_y()
+    leps = math.log(eps) if eps > 0 else -math.inf
     if eps > 0:
-        leps = math.log(eps)
-        logp, lp = logp.clamp_min(leps), lp.clamp_min(leps)
-    den = b.num_classes - torch.exp(q * logp).sum(1)
-    return -torch.expm1(q * lp) / den
+        lp = lp.clamp_min(leps)
+    den = b.num_classes - _sum_exp_scaled(b, q, leps)
+    return (0.0 - torch.expm1(q * lp)) / den
 
 
 def _k_nmae(b: Batch, scale: float) -> Tensor:
@@ -186,20 +257,25 @@ def _k_nmae(b: Batch, scale: float) -> Tensor:
 
 
 def _k_nrce(b: Batch, eps: float) -> Tensor:
-    off = _off_target_mass(b, eps)
-    if eps == 0:
-        return off / (b.num_classes - 1)
+    if eps == 0 or _clamp_inactive(b, eps):
+        return b.one_minus_p_y() / (b.num_classes - 1)
     K = b.num_classes
-    total = 1 + (K * eps - b.logp().exp().clamp_max(eps).sum(1))      # sum_k max(p_k, eps)
+    below = _small_mass(b, eps)
+    off = _off_target_mass(b, eps, below)
+    total = 1 + (K * eps - below)                        # sum_k max(p_k, eps)
     return off / ((K - 1) * total)
 
 
 def _k_agce(b: Batch, a: float, q: float) -> Tensor:
-    return ((a + 1) ** q - (a + b.p_y()).pow(q)) / q
+    # ((a+1)^q - (a+p)^q)/q = -(a+1)^q/q * expm1(q log1p(-(1-p)/(a+1))): exactly 0 at p = 1, no cancellation
+    x = b.one_minus_p_y() / -(a + 1)
+    return 0.0 - torch.expm1(torch.log1p(x) * q) * (((a + 1) ** q) / q)
 
 
 def _k_aul(b: Batch, a: float, q: float) -> Tensor:
-    return ((a - b.p_y()).pow(q) - (a - 1) ** q) / q
+    # ((a-p)^q - (a-1)^q)/q = (a-1)^q/q * expm1(q log1p((1-p)/(a-1))): exactly 0 at p = 1
+    x = b.one_minus_p_y() / (a - 1)
+    return torch.expm1(torch.log1p(x) * q) * (((a - 1) ** q) / q)
 
 
 def _k_ael(b: Batch, a: float) -> Tensor:
@@ -207,29 +283,58 @@ def _k_ael(b: Batch, a: float) -> Tensor:
 
 
 def _k_anorm(b: Batch, a: float, p: float, eps: float) -> Tensor:
-    leps = math.log(eps)
-    logp = b.logp().clamp_min(leps)
     py = b.p_y().clamp_min(eps)
-    total = torch.exp(p * logp).sum(1)                  # sum_k p~_k^p
+    total = _sum_exp_scaled(b, p, math.log(eps))        # sum_k p~_k^p
     return (total - py.pow(p) + (a - py).pow(p) - (a - 1) ** p) / p
 
 
 def _k_nnce(b: Batch, min_prob: float) -> Tensor:
     lmin = math.log(min_prob)
     A = -lmin
-    den = b.logp().clamp_min(lmin).sum(1) + b.num_classes * A
+
+    def fwd(logp):
+        v = logp.clamp_min(lmin)
+        return v.sum(1), (v,)
+
+    def bwd(logp, aux, g):                               # d/dl max(l, lmin) = 1[l > lmin]
+        (v,) = aux
+        return _core.step(v - lmin).mul_(g)
+
+    den = _core.row_sum(b.logp(), fwd, bwd) + b.num_classes * A
     return 1 - (b.logp_y().clamp_min(lmin) + A) / den
 
 
 def _k_amse(b: Batch, a: float) -> Tensor:
-    p = b.logp().exp()
-    sq = torch.linalg.vecdot(p, p, dim=1)
+    def fwd(logp):
+        p = b.p_detached()
+        return torch.linalg.vecdot(p, p, dim=1), ()
+
+    def bwd(logp, aux, g):                               # d/dl e^{2l} = 2 p^2
+        p = b.p_detached()
+        return (p * p).mul_(g * 2)
+
+    sq = _core.row_sum(b.logp(), fwd, bwd)               # sum_k p_k^2
     return (sq - 2 * a * b.p_y() + a * a) / b.num_classes
 
 
 def _k_ce_eps(b: Batch, m: float) -> Tensor:
     # p^ = (p + m e_t) / (1 + m), t = argmax p, clamped at 1e-8; value -log p^_y, computed stably.
-    is_top = b.logits.argmax(1) == b.target
+    # y is t = argmax p (the first maximal index, as torch.argmax) iff z_y equals the row maximum and
+    # no earlier class ties with it. argmax over dim 1 is slow for N-d inputs, so: amax, and the
+    # (rare) ties are resolved only when there are any (always on non-CPU devices: no host sync).
+    z = b.logits
+    zmax = z.amax(1, keepdim=True)
+    zy = b.gather(z)
+    is_top = zy == zmax.squeeze(1)
+    if z.device.type == "cpu":
+        others_max = z.scatter(1, b.index, -math.inf).amax(1)     # max over k != y
+        check_ties = bool((is_top & (others_max == zy)).any())
+    else:
+        check_ties = True
+    if check_ties:
+        idx = torch.arange(b.num_classes, device=z.device).view((1, -1) + (1,) * (z.dim() - 2))
+        earlier_tie = ((z == zmax) & (idx < b.index)).any(1)
+        is_top = is_top & ~earlier_tie
     top = -torch.log1p(b.one_minus_p_y() / -(1 + m))
     other = (math.log1p(m) - b.logp_y()).clamp_max(-math.log(1e-8))
     return torch.where(is_top, top, other)

@@ -334,8 +334,10 @@ class ActivePassive(Loss):
     share one ``log_softmax``. A zero coefficient skips its term (MNIST's ``alpha=0`` presets).
 
     >>> loss_fn = ActivePassive(NCE(), AGCE(a=6, q=1.5), alpha=1, beta=4)
+    >>> loss_fn.hparams()
+    {'alpha': 1.0, 'beta': 4.0, 'a': 6.0, 'q': 1.5}
     """
-    name, kind, hparam_names = "active_passive", "active", ("alpha", "beta")
+    name, kind, hparam_names = "active_passive", "active+passive", ("alpha", "beta")
 
     def __init__(self, active: Loss, passive: Loss, alpha: float = 1.0, beta: float = 1.0, **common):
         for arg, part in (("active", active), ("passive", passive)):

@@ -7,8 +7,9 @@ registered losses can also be combined on the fly: ``create_loss("gce+mae", alph
 Example::
 
     >>> import asymloss
-    >>> asymloss.create_loss("NCEandAGCE", preset="paper:cifar100")
-    NCEandAGCE(alpha=10, beta=0.1, a=1.8, q=3 ...)
+    >>> loss_fn = asymloss.create_loss("NCEandAGCE", preset="paper:cifar100")
+    >>> loss_fn.alpha, loss_fn.beta, loss_fn.a, loss_fn.q
+    (10.0, 0.1, 1.8, 3.0)
 """
 from __future__ import annotations
 
@@ -168,7 +169,9 @@ def create_loss(name: str, num_classes: Optional[int] = None, preset: Optional[s
         **overrides: hyperparameters (and ``weight``/``ignore_index``/``reduction``); they win over
             the preset.
 
-    >>> create_loss("nce+agce", num_classes=10, preset="paper:cifar10", beta=2.0)
+    >>> loss_fn = create_loss("nce+agce", num_classes=10, preset="paper:cifar10", beta=2.0)
+    >>> loss_fn.hparams()
+    {'alpha': 1.0, 'beta': 2.0, 'a': 6.0, 'q': 1.5}
     """
     if num_classes is not None:
         check_number("num_classes", num_classes, ge=1, integer=True)

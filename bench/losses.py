@@ -1,0 +1,139 @@
+"""Forward+backward time of every asymloss loss relative to ``F.cross_entropy``.
+
+The baseline is measured in the same run, interleaved with each loss (CE, loss, CE, loss, ...). Each
+pass is timed in process CPU time (``time.process_time``: robust on a shared machine, where wall
+time mostly measures the other tenants) and the ratio of the fastest passes is reported::
+
+    python bench/losses.py                      # all losses, 3 shapes, rich table
+    python bench/losses.py --repeat 30 --markdown
+    python bench/losses.py --losses agce,nce+agce --threads 2
+
+Shapes: (N=4096, C=10), (N=1024, C=1000) and segmentation (N=4, C=19, 256x256).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import asymloss  # noqa: E402
+
+SHAPES = {
+    "N=4096,C=10": (4096, 10),
+    "N=1024,C=1000": (1024, 1000),
+    "seg 4x19x256x256": (4, 19, 256, 256),
+}
+
+
+#: extra rows: a loss with non-default settings, to show what the reference clamps/options cost
+VARIANTS = {
+    "rce (eps=0)": ("rce", {"eps": 0.0}),
+    "nce+rce (eps=0)": ("nce+rce", {"eps": 0.0}),
+    "nfl (detach=True)": ("nfl", {"detach": True}),
+    "ngce (eps=0)": ("ngce", {"eps": 0.0}),
+}
+
+
+def _build(name):
+    base, kw = VARIANTS.get(name, (name, {}))
+    return asymloss.create_loss(base, **kw)
+
+
+def _step(fn, z, y):
+    z.grad = None
+    fn(z, y).backward()
+
+
+def _time(fn, z, y, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        _step(fn, z, y)
+    t = time.process_time()
+    _step(fn, z, y)
+    return time.process_time() - t
+
+
+def bench(names, repeat: int, progress: bool = True):
+    """Return {shape: {name: (ratio, loss_ms, ce_ms)}} from the minimum CPU time of ``repeat`` passes."""
+    results = {}
+    g = torch.Generator().manual_seed(0)
+    cols = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeRemainingColumn()]
+    with Progress(*cols, disable=not progress, transient=True) as bar:
+        task = bar.add_task("benchmarking", total=len(SHAPES) * len(names), rate="")
+        for label, shape in SHAPES.items():
+            z = (torch.randn(shape, generator=g) * 3).requires_grad_(True)
+            y = torch.randint(0, shape[1], (shape[0],) + shape[2:], generator=g)
+            results[label] = {}
+            for name in names:
+                bar.update(task, description=f"{label} {name}")
+                loss = _build(name)
+                ce_t, l_t = [], []
+                _time(F.cross_entropy, z, y)
+                _time(loss, z, y)
+                for _ in range(repeat):
+                    ce_t.append(_time(F.cross_entropy, z, y, warmup=0))
+                    l_t.append(_time(loss, z, y, warmup=0))
+                ce_m, l_m = min(ce_t), min(l_t)
+                results[label][name] = (l_m / ce_m, l_m * 1e3, ce_m * 1e3)
+                done = bar.tasks[0].completed + 1
+                bar.update(task, advance=1, rate=f"{done / max(bar.tasks[0].elapsed or 1e-9, 1e-9):.2f} losses/s")
+    return results
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=15, help="timed forward+backward passes per loss and shape (the fastest counts)")
+    ap.add_argument("--losses", default="all", help="comma-separated loss names (default: every registered loss)")
+    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    ap.add_argument("--markdown", action="store_true", help="print a markdown table (for the README)")
+    ap.add_argument("--no-variants", action="store_true", help="skip the extra rows (rce eps=0, nfl detach=True, ...)")
+    args = ap.parse_args(argv)
+    if args.repeat < 1:
+        ap.error(f"--repeat must be >= 1; got {args.repeat}")
+    if args.threads < 1:
+        ap.error(f"--threads must be >= 1; got {args.threads}")
+    torch.set_num_threads(args.threads)
+    names = asymloss.list_losses() if args.losses == "all" else [
+        asymloss.losses.registry.resolve_name(n) for n in args.losses.split(",")]
+    if args.losses == "all" and not args.no_variants:
+        names += list(VARIANTS)
+    res = bench(names, args.repeat)
+    labels = list(SHAPES)
+    ce_ms = {lab: min(v[2] for v in res[lab].values()) for lab in labels}
+    title = (f"forward+backward CPU time / F.cross_entropy (fastest of {args.repeat}, "
+             f"torch {torch.__version__}, {torch.get_num_threads()} thread(s))")
+    if args.markdown:
+        print(f"{title}\n")
+        print("| loss | " + " | ".join(labels) + " |")
+        print("|---|" + "---:|" * len(labels))
+        print("| F.cross_entropy (ms) | " + " | ".join(f"{ce_ms[lab]:.2f} ms" for lab in labels) + " |")
+        for n in names:
+            print(f"| {n} | " + " | ".join(f"{res[lab][n][0]:.2f}" for lab in labels) + " |")
+    else:
+        table = Table(title=title)
+        table.add_column("loss")
+        for lab in labels:
+            table.add_column(lab, justify="right")
+        table.add_row("F.cross_entropy", *[f"{ce_ms[lab]:.2f} ms" for lab in labels])
+        for n in names:
+            cells = []
+            for lab in labels:
+                r = res[lab][n][0]
+                cells.append(f"[red]{r:.2f}[/]" if r > 2 else f"{r:.2f}")
+            table.add_row(n, *cells)
+        Console().print(table)
+    worst = max((res[lab][n][0], n, lab) for lab in labels for n in names)
+    print(f"\nslowest ratio: {worst[1]} at {worst[2]}: {worst[0]:.2f}x cross-entropy")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
