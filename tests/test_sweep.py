@@ -219,8 +219,9 @@ def test_loss_names_and_noise_specs_are_validated_before_anything_runs(tmp_path)
         expand_grid(build_grid(protocol="paper-mnist", losses="ce", noise="symetric:0.4"))
     with pytest.raises(ValueError, match=r"loss 'AUL\(a=0.5\)' \(preset 'paper:mnist'\): a must be > 1; got 0.5"):  # AUL with a <= 1 is outside its domain (SPEC §1.1)
         expand_grid(build_grid(protocol="paper-mnist", losses=[{"loss": "aul", "params": {"a": 0.5}}]))
-    with pytest.raises(ValueError, match="noise 'asymmetric:0.4' on dataset 'digits': dataset must be one of"):
-        expand_grid(build_grid(protocol="demo-digits", losses="ce", noise="asymmetric:0.4"))
+    with pytest.raises(ValueError, match="noise 'asymmetric:0.4' on dataset 'fashion-mnist': dataset must be one of"):
+        expand_grid(build_grid(protocol="paper-mnist", losses="ce", noise="asymmetric:0.4",
+                               overrides={"dataset": "fashion-mnist"}))
     # nothing was written: validation happens before the store is touched
     with pytest.raises(KeyError):
         run_sweep(build_grid(protocol="paper-mnist", losses="agc"), tmp_path / "s", run_fn=sweep_fakes.fake_run)

@@ -23,6 +23,8 @@ console = Console()
 @app.callback()
 def _root() -> None:
     """Robust losses for learning with noisy labels (Zhou et al., ICML 2021) and beyond."""
+    global console
+    console = Console()  # one per invocation: it sees this invocation's terminal and $COLUMNS
 
 
 def _fail(message: str) -> None:
