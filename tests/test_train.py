@@ -204,3 +204,11 @@ def test_cli_train_missing_dataset_says_where_to_put_it(tmp_path):
     res = runner.invoke(app, ["train", "--protocol", "paper-mnist", "--data-dir", str(tmp_path / "empty")])
     assert res.exit_code == 2, res.output
     assert "mnist" in res.output.lower() and str(tmp_path / "empty") in res.output.replace("\n", "")
+
+
+def test_cli_demo_prints_the_table_of_accuracies():
+    res = runner.invoke(app, ["demo", "--epochs", "1"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    for name in ("ce", "gce", "sce", "nce+rce", "nce+agce", "clean", "symmetric:0.6", "asymmetric:0.4"):
+        assert name in res.output
+    assert "15 runs" in res.output

@@ -268,7 +268,7 @@ def demo_cmd(
 
         results = run_demo(seed=seed, on_run=on_run, **overrides)
         bar.update(task, completed=len(results), description="done")
-    table = Table(title="Test accuracy (%) — digits, MLP, last epoch, seed %d" % seed)
+    table = Table(title=f"Test accuracy (%) on scikit-learn digits, MLP, last of {epochs or 40} epochs, seed {seed}")
     table.add_column("loss")
     for nz in DEMO_NOISE:
         table.add_column(nz, justify="right")
