@@ -333,9 +333,8 @@ def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: b
                 atomic_write_json(out / RECORD, record)
             if bar:
                 bar.update(task, info=(
-                    f"epoch {epoch + 1}/{config.epochs} loss {entry['train_loss']:.4f} "
-                    f"acc {entry['train_acc_noisy']:.3f} test {test_acc:.4f} "
-                    f"{seen / epoch_seconds:,.0f} img/s"))
+                    f"ep {epoch + 1}/{config.epochs} loss {entry['train_loss']:.3f} "
+                    f"acc {entry['train_acc_noisy']:.3f} test {test_acc:.3f} {seen / epoch_seconds:,.0f} img/s"))
     if record is None or record["status"] != "complete":  # killed between checkpoint and record
         wall = prior_wall + time.perf_counter() - wall_start
         record = {**base, "status": "complete", "epochs": history,
@@ -346,10 +345,9 @@ def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: b
 
 
 def _progress_bar(config: TrainConfig):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
-        TextColumn(f"[bold]{config.loss}[/] {config.noise}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        transient=False,
+        TextColumn(f"[bold]{config.loss}[/] {config.noise}"), BarColumn(bar_width=16), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"), TextColumn("ETA"), TimeRemainingColumn(compact=True),
     )
