@@ -36,6 +36,9 @@ def test_protocols_match_spec_section_5():
     w = get_protocol("paper-webvision")
     assert (w.model, w.epochs, w.lr, w.nesterov, w.weight_decay, w.schedule, w.gamma, w.batch_size) == (
         "resnet50", 250, 0.4, True, 3e-5, "exp", 0.97, 256)
+    assert (w.random_resized_crop, w.hflip, w.color_jitter) == (224, True, 0.4)
+    with pytest.raises(NotImplementedError, match="configuration only"):
+        train(w, progress=False)
     n = get_protocol("cifar-n")
     assert (n.model, n.epochs, n.lr, n.weight_decay, n.schedule, n.milestones, n.gamma) == (
         "resnet34", 100, 0.1, 5e-4, "step", (60,), 0.1)

@@ -169,7 +169,9 @@ def protocols_cmd() -> None:
     for name in list_protocols():
         c = get_protocol(name)
         aug = ", ".join(a for a, on in (
-            (f"crop pad {c.crop_padding}", c.crop_padding), ("flip", c.hflip), (f"rotate {c.rotation:g}°", c.rotation)) if on) or "none"
+            (f"crop pad {c.crop_padding}", c.crop_padding), (f"resized crop {c.random_resized_crop}", c.random_resized_crop),
+            ("flip", c.hflip), (f"rotate {c.rotation:g}°", c.rotation), (f"colour jitter {c.color_jitter:g}", c.color_jitter),
+        ) if on) or "none"
         sched = c.schedule + (f" ×{c.gamma:g} at {list(c.milestones)}" if c.schedule == "step" else f" ×{c.gamma:g}/epoch" if c.schedule == "exp" else "")
         table.add_row(name, c.dataset, c.model, str(c.epochs), str(c.batch_size), f"{c.lr:g}", f"{c.weight_decay:g}",
                       sched, aug, str(c.loss_preset), c.noise_sampler)

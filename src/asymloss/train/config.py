@@ -50,6 +50,8 @@ class TrainConfig:
     crop_padding: int = 0
     hflip: bool = False
     rotation: float = 0.0
+    random_resized_crop: Optional[int] = None
+    color_jitter: float = 0.0
     loss: str = "ce"
     loss_preset: Optional[str] = None
     loss_params: dict = field(default_factory=dict)
@@ -76,6 +78,9 @@ class TrainConfig:
         check_number("gamma", self.gamma, gt=0)
         check_number("crop_padding", self.crop_padding, ge=0, integer=True)
         check_number("rotation", self.rotation, ge=0, le=180)
+        check_number("color_jitter", self.color_jitter, ge=0)
+        if self.random_resized_crop is not None:
+            check_number("random_resized_crop", self.random_resized_crop, ge=1, integer=True)
         check_number("seed", self.seed, ge=0, integer=True)
         if self.noise_seed is not None:
             check_number("noise_seed", self.noise_seed, ge=0, integer=True)
@@ -146,8 +151,8 @@ PROTOCOLS: dict[str, TrainConfig] = {
     "paper-webvision": TrainConfig(
         protocol="paper-webvision", dataset="webvision-mini", model="resnet50", epochs=250,
         batch_size=256, lr=0.4, momentum=0.9, nesterov=True, weight_decay=3e-5, schedule="exp",
-        gamma=0.97, grad_clip=5.0, crop_padding=0, hflip=True, loss_preset="paper:webvision",
-        noise_sampler="exact",
+        gamma=0.97, grad_clip=5.0, crop_padding=0, hflip=True, random_resized_crop=224,
+        color_jitter=0.4, loss_preset="paper:webvision", noise_sampler="exact",
     ),
     "cifar-n": TrainConfig(
         protocol="cifar-n", dataset="cifar10", model="resnet34", epochs=100, batch_size=128,

@@ -199,6 +199,12 @@ def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: b
 
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
+    if config.random_resized_crop is not None or config.color_jitter:
+        raise NotImplementedError(
+            "random_resized_crop and color_jitter (the WebVision protocol's augmentation) are part of the "
+            "protocol's configuration but not of the batched augmentation yet; the paper-webvision protocol "
+            "is configuration only. Override them (--set random_resized_crop=null --set color_jitter=0) to train anyway."
+        )
     out = Path(out_dir) if out_dir is not None else None
     record = checkpoint = None
     if out is not None and resume:
