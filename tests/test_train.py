@@ -215,3 +215,12 @@ def test_cli_demo_prints_the_table_of_accuracies():
     for name in ("ce", "gce", "sce", "nce+rce", "nce+agce", "clean", "symmetric:0.6", "asymmetric:0.4"):
         assert name in res.output
     assert "15 runs" in res.output
+
+
+@pytest.mark.slow
+def test_torch_compile_path_matches_eager():
+    eager = train(_digits(epochs=2, noise="clean"), progress=False)
+    compiled = train(_digits(epochs=2, noise="clean", compile=True), progress=False)
+    for a, b in zip(eager["epochs"], compiled["epochs"]):
+        assert b["test_acc"] == pytest.approx(a["test_acc"], abs=2 / 359)  # at most 2 of 359 test images
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)
