@@ -10,7 +10,8 @@ peak memory (max RSS, workers included) can be reported.
     python bench/train.py                         # MNIST CNN and CIFAR-10 CNN, 2 workers
     python bench/train.py --datasets mnist --images 60000
 
-Prints images/s of each side and the ratio engine / reference.
+Prints images/s of each side and the ratio engine / reference, for the engine in float32 (exact) and
+with bf16 autocast (``amp=True``: the model in bf16 where the CPU has native bf16, the loss in float32).
 """
 from __future__ import annotations
 
@@ -44,10 +45,10 @@ def _setup(dataset: str, images: int, data_dir: str, threads: int):
     return cfg
 
 
-def run_engine(dataset: str, images: int, data_dir: str, threads: int) -> dict:
+def run_engine(dataset: str, images: int, data_dir: str, threads: int, amp: bool = False) -> dict:
     from asymloss.train import train
 
-    cfg = _setup(dataset, images, data_dir, threads)
+    cfg = _setup(dataset, images, data_dir, threads).replace(amp=amp)
     record = train(cfg, progress=False)
     return {"images_per_s": record["final"]["images_per_s"], "seconds": record["final"]["train_time_s"]}
 
@@ -125,8 +126,8 @@ def run_reference(dataset: str, images: int, data_dir: str, threads: int, worker
 
 
 def _child(args) -> None:
-    if args.side == "engine":
-        out = run_engine(args.dataset, args.images, args.data_dir, args.threads)
+    if args.side in ("engine", "engine-bf16"):
+        out = run_engine(args.dataset, args.images, args.data_dir, args.threads, amp=args.side == "engine-bf16")
     else:
         out = run_reference(args.dataset, args.images, args.data_dir, args.threads, args.workers)
     out["peak_rss_mib"] = _peak_rss_mib()
@@ -151,7 +152,7 @@ def main() -> None:
     p.add_argument("--data-dir", default=str(DEFAULT_DATA))
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the reference pipeline")
-    p.add_argument("--child", choices=["engine", "reference"], default=None, help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=["engine", "engine-bf16", "reference"], default=None, help=argparse.SUPPRESS)
     p.add_argument("--side", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -166,15 +167,18 @@ def main() -> None:
     from rich.table import Table
 
     table = Table(title=f"One training epoch, CPU ({args.threads} threads; reference: {args.workers} DataLoader workers)")
-    for col in ("model", "images", "reference img/s", "asymloss img/s", "speed-up", "reference peak RSS", "asymloss peak RSS"):
+    for col in ("model", "images", "reference img/s", "asymloss fp32 img/s", "speed-up", "asymloss bf16 img/s",
+                "speed-up", "peak RSS ref / fp32 / bf16"):
         table.add_column(col, justify="right")
     for d in datasets:
         ref = _spawn("reference", d, args)
         eng = _spawn("engine", d, args)
+        bf16 = _spawn("engine-bf16", d, args)
         model = {"mnist": "MNIST CNN (cnn4)", "cifar10": "CIFAR-10 CNN (cnn8)"}[d]
         table.add_row(model, f"{args.images[d]:,}", f"{ref['images_per_s']:,.0f}", f"{eng['images_per_s']:,.0f}",
-                      f"{eng['images_per_s'] / ref['images_per_s']:.2f}×",
-                      f"{ref['peak_rss_mib']:,.0f} MiB", f"{eng['peak_rss_mib']:,.0f} MiB")
+                      f"{eng['images_per_s'] / ref['images_per_s']:.2f}×", f"{bf16['images_per_s']:,.0f}",
+                      f"{bf16['images_per_s'] / ref['images_per_s']:.2f}×",
+                      f"{ref['peak_rss_mib']:,.0f} / {eng['peak_rss_mib']:,.0f} / {bf16['peak_rss_mib']:,.0f} MiB")
     Console(width=140).print(table)
 
 

@@ -224,3 +224,11 @@ def test_torch_compile_path_matches_eager():
     for a, b in zip(eager["epochs"], compiled["epochs"]):
         assert b["test_acc"] == pytest.approx(a["test_acc"], abs=2 / 359)  # at most 2 of 359 test images
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)
+
+
+def test_bf16_autocast_path_trains_like_float32():
+    fp32 = train(_digits(epochs=3, noise="clean"), progress=False)
+    bf16 = train(_digits(epochs=3, noise="clean", amp=True), progress=False)
+    assert all(math.isfinite(e["train_loss"]) for e in bf16["epochs"])
+    assert bf16["final"]["last_test_acc"] == pytest.approx(fp32["final"]["last_test_acc"], abs=0.03)
+    assert bf16["final"]["last_test_acc"] > 0.9

@@ -245,8 +245,9 @@ def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: b
         prior_wall = float(checkpoint["wall_seconds"])
 
     step_model = torch.compile(model) if config.compile else model
-    use_amp = config.amp and device.type == "cuda"
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
+    # bf16 autocast for the model (on GPUs, and on CPUs with native bf16 such as AVX512-BF16 or
+    # AMX); the loss is always computed in float32 from float32 logits.
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if config.amp else contextlib.nullcontext
 
     x_train = data.x_train.to(device).contiguous()
     y_noisy = data.y_noisy.to(device)
