@@ -50,6 +50,8 @@ def test_protocol_overrides_and_errors():
     assert (cfg.epochs, cfg.lr, cfg.loss) == (3, 0.1, "agce")
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
     assert cfg.config_hash() != cfg.replace(seed=1).config_hash()
+    # where a run happens is not what it is: the id survives another data directory or device
+    assert cfg.config_hash() == cfg.replace(data_dir="elsewhere", device="cpu").config_hash()
     with pytest.raises(KeyError, match="Did you mean 'epochs'"):
         get_protocol("paper-mnist", epoch=3)
     with pytest.raises(KeyError, match="paper-mnist"):

@@ -21,6 +21,7 @@ from .._validation import check_choice, check_number, unknown_name_error
 __all__ = ["TrainConfig", "get_protocol", "list_protocols", "PROTOCOLS"]
 
 SCHEDULES = ("cosine", "step", "exp", "constant")
+_LOCATION_FIELDS = ("data_dir", "device")  # not part of a run's identity
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,13 @@ class TrainConfig:
         return self.seed if self.noise_seed is None else self.noise_seed
 
     def config_hash(self, length: int = 12) -> str:
-        """A short sha256 of the canonical JSON of :meth:`to_dict` (stable run ids)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """A short sha256 of the canonical JSON of :meth:`to_dict` (stable run ids).
+
+        Fields that say *where* a run happens rather than *what* it is (``data_dir``, ``device``)
+        are left out, so a run keeps its id when it is resumed on another machine.
+        """
+        d = {k: v for k, v in self.to_dict().items() if k not in _LOCATION_FIELDS}
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 

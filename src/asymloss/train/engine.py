@@ -167,7 +167,7 @@ def _load_resume(out_dir: Path, config: TrainConfig):
     record = checkpoint = None
     if (out_dir / RECORD).is_file():
         record = read_json(out_dir / RECORD)
-        if record.get("config") != config.to_dict():
+        if TrainConfig.from_dict(record.get("config", {})).config_hash() != config.config_hash():
             raise ValueError(
                 f"out_dir {str(out_dir)!r} holds a run with a different configuration; "
                 "choose another out_dir or remove it."
