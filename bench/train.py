@@ -126,8 +126,8 @@ def run_reference(dataset: str, images: int, data_dir: str, threads: int, worker
 
 
 def _child(args) -> None:
-    if args.side in ("engine", "engine-bf16"):
-        out = run_engine(args.dataset, args.images, args.data_dir, args.threads, amp=args.side == "engine-bf16")
+    if args.child in ("engine", "engine-bf16"):
+        out = run_engine(args.dataset, args.images, args.data_dir, args.threads, amp=args.child == "engine-bf16")
     else:
         out = run_reference(args.dataset, args.images, args.data_dir, args.threads, args.workers)
     out["peak_rss_mib"] = _peak_rss_mib()
@@ -153,10 +153,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the reference pipeline")
     p.add_argument("--child", choices=["engine", "engine-bf16", "reference"], default=None, help=argparse.SUPPRESS)
-    p.add_argument("--side", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        args.side, args.dataset, args.images = args.child, args.datasets, int(args.images)
+        args.dataset, args.images = args.datasets, int(args.images)
         _child(args)
         return
     datasets = args.datasets.split(",")
