@@ -237,7 +237,7 @@ def train_cmd(
     for col in ("last test acc", "best test acc (epoch)", "realised noise", "images/s", "wall time"):
         table.add_column(col)
     table.add_row(f"{100 * final['last_test_acc']:.2f}%", f"{100 * final['best_test_acc']:.2f}% ({final['best_epoch']})",
-                  f"{100 * record['noise']['rate']:.2f}%", f"{final['images_per_s']:,.0f}", f"{final['wall_time_s']:.1f} s")
+                  f"{100 * record['noise'].get('subset_rate', record['noise']['rate']):.2f}%", f"{final['images_per_s']:,.0f}", f"{final['wall_time_s']:.1f} s")
     console.print(table)
     if record["data"].get("note"):
         console.print(f"[yellow]note:[/] {record['data']['note']}")
