@@ -402,3 +402,12 @@ def test_digits_use_the_mnist_asymmetric_map():
     )
     T = transition_matrix("asymmetric", 0.3, dataset="digits")
     assert T[7, 1] == pytest.approx(0.3) and T[5, 6] == pytest.approx(0.3) and T[0, 0] == 1.0
+
+
+def test_reference_sampler_per_dataset_and_kind():
+    from asymloss.noise import reference_sampler
+
+    assert reference_sampler("mnist", "symmetric") == "independent"
+    assert reference_sampler("cifar10", "asymmetric") == "exact"
+    assert reference_sampler("cifar100", "symmetric") == "exact"
+    assert reference_sampler("cifar100", "asymmetric") == "independent"

@@ -33,6 +33,7 @@ def test_protocols_match_spec_section_5():
     assert c.noise_sampler == "exact" and c.loss_preset == "paper:cifar10"
     h = get_protocol("paper-cifar100")
     assert (h.model, h.epochs, h.lr, h.weight_decay, h.rotation) == ("resnet34", 200, 0.1, 1e-5, 20.0)
+    assert h.noise_sampler == "reference"  # exact for symmetric, independent for asymmetric noise
     w = get_protocol("paper-webvision")
     assert (w.model, w.epochs, w.lr, w.nesterov, w.weight_decay, w.schedule, w.gamma, w.batch_size) == (
         "resnet50", 250, 0.4, True, 3e-5, "exp", 0.97, 256)
@@ -234,3 +235,13 @@ def test_bf16_autocast_path_trains_like_float32():
     assert all(math.isfinite(e["train_loss"]) for e in bf16["epochs"])
     assert bf16["final"]["last_test_acc"] == pytest.approx(fp32["final"]["last_test_acc"], abs=0.03)
     assert bf16["final"]["last_test_acc"] > 0.9
+
+
+def test_reference_sampler_is_resolved_per_dataset(shared_datasets):
+    from asymloss.train.engine import prepare_data
+
+    mnist = get_protocol("paper-mnist", noise="symmetric:0.4", subset=2000, data_dir=str(shared_datasets),
+                         noise_sampler="reference")
+    assert prepare_data(mnist).noise["sampler"] == "independent"  # the reference's MNIST sampler
+    digits = _digits(epochs=1, noise_sampler="reference")
+    assert prepare_data(digits).noise["sampler"] == "exact"  # not a reference dataset: exact counts

@@ -11,6 +11,7 @@ from ._corrupt import NoisyLabels, corrupt, empirical_transition, labels_sha256
 from ._instance import RATE_STD as INSTANCE_RATE_STD
 from ._matrices import CIFAR100_COARSE, check_transition, noise_ratio, transition_matrix
 from ._real import read_human_pt
+from ._sampling import reference_sampler
 from ._spec import CIFAR10N_VARIANTS, NoiseSpec, list_noise_kinds, parse_noise
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "noise_ratio",
     "check_transition",
     "corrupt",
+    "reference_sampler",
     "NoisyLabels",
     "labels_sha256",
     "empirical_transition",

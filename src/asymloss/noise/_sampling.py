@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["exact_counts", "sample_exact", "sample_independent", "sample_rows", "legacy_sequential_flips"]
+__all__ = ["exact_counts", "sample_exact", "sample_independent", "sample_rows", "legacy_sequential_flips",
+           "reference_sampler"]
 
 
 def exact_counts(T: np.ndarray, n_per_class: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -87,3 +88,21 @@ def legacy_sequential_flips(y: np.ndarray, pairs, rate: float, sampler: str,
             chosen = idx[rng.random(idx.size) < rate]
         out[chosen] = t
     return out
+
+
+def reference_sampler(dataset: str | None, kind: str) -> str:
+    """The sampler the reference code uses for this dataset and noise kind (SPEC §3).
+
+    MNIST (and Fashion-MNIST): ``"independent"`` draws; CIFAR-100 asymmetric
+    noise: ``"independent"`` (the reference builds the matrix and draws per sample); everything
+    else (CIFAR-10, CIFAR-100 symmetric): ``"exact"`` per-class counts.
+
+    >>> reference_sampler("mnist", "symmetric"), reference_sampler("cifar10", "asymmetric")
+    ('independent', 'exact')
+    """
+    name = (dataset or "").lower()
+    if name in ("mnist", "fashion-mnist"):
+        return "independent"
+    if name == "cifar100" and kind == "asymmetric":
+        return "independent"
+    return "exact"

@@ -91,7 +91,7 @@ class TrainConfig:
             check_number("grad_clip", self.grad_clip, gt=0)
         check_choice("optimizer", self.optimizer, ("sgd",))
         check_choice("schedule", self.schedule, SCHEDULES)
-        check_choice("noise_sampler", self.noise_sampler, ("exact", "independent"))
+        check_choice("noise_sampler", self.noise_sampler, ("exact", "independent", "reference"))
         check_choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
         object.__setattr__(self, "loss_params", dict(self.loss_params))
@@ -136,7 +136,8 @@ class TrainConfig:
 
 
 # Protocols of SPEC §5. The noise sampler is the reference's: independent draws for MNIST, exact
-# per-class counts for CIFAR.
+# per-class counts for CIFAR-10; for CIFAR-100 it depends on the noise ("reference": exact for
+# symmetric, independent for asymmetric; see asymloss.noise.reference_sampler).
 PROTOCOLS: dict[str, TrainConfig] = {
     "paper-mnist": TrainConfig(
         protocol="paper-mnist", dataset="mnist", model="cnn4", epochs=50, batch_size=128,
@@ -152,7 +153,7 @@ PROTOCOLS: dict[str, TrainConfig] = {
         protocol="paper-cifar100", dataset="cifar100", model="resnet34", epochs=200,
         batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-5, schedule="cosine",
         grad_clip=5.0, crop_padding=4, hflip=True, rotation=20.0, loss_preset="paper:cifar100",
-        noise_sampler="exact",
+        noise_sampler="reference",
     ),
     "paper-webvision": TrainConfig(
         protocol="paper-webvision", dataset="webvision-mini", model="resnet50", epochs=250,

@@ -87,9 +87,12 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     if idx is not None and not real:
         x_train, labels = x_train[torch.from_numpy(idx)], labels[idx]
     features = x_train.reshape(len(x_train), -1).numpy() if spec.kind == "instance" else None
+    sampler = config.noise_sampler
+    if sampler == "reference":
+        sampler = noise.reference_sampler(config.dataset, spec.kind)
     noisy = noise.corrupt(
         labels, spec, seed=config.resolved_noise_seed, dataset=config.dataset,
-        sampler=config.noise_sampler, legacy=config.noise_legacy, features=features,
+        sampler=sampler, legacy=config.noise_legacy, features=features,
         num_classes=ds.num_classes, data_dir=config.data_dir,
     )
     y_noisy = torch.as_tensor(np.asarray(noisy.noisy_labels), dtype=torch.int64)
