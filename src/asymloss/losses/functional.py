@@ -133,37 +133,11 @@ def _k_mae(b: Batch, scale: float) -> Tensor:
     return scale * b.one_minus_p_y()
 
 
-def _clamp_inactive(b: Batch, eps: float) -> bool:
-    """True when no probability of the batch is below ``eps`` (checked on CPU only: no device sync)."""
-    logp = b.logp()
-    return logp.device.type == "cpu" and bool(logp.detach().amin() >= math.log(eps))
-
-
-def _small_mass(b: Batch, eps: float) -> Tensor:
-    """sum_k min(p_k, eps): the mass the reference clamp ``max(p, eps)`` adds back (fused backward)."""
-    def fwd(logp):
-        v = b.p_detached().clamp_max(eps)
-        return v.sum(1), (v,)
-
-    def bwd(logp, aux, g):
-        (v,) = aux                                       # d/dl min(e^l, eps) = p 1[p < eps]
-        return (v * g).mul_(_core.step(torch.rsub(v, eps)))
-
-    return _core.row_sum(b.logp(), fwd, bwd)
-
-
-def _off_target_mass(b: Batch, eps: float, below: Optional[Tensor] = None) -> Tensor:
-    """sum_{k != y} max(p_k, eps), without cancellation: (1 - p_y) + sum_{k != y} (eps - p_k)_+.
-
-    When the clamp is inactive for the whole batch this is exactly ``1 - p_y`` (value and gradient).
-    """
-    if eps == 0 or (below is None and _clamp_inactive(b, eps)):
+def _off_target_mass(b: Batch, eps: float) -> Tensor:
+    """sum_{k != y} max(p_k, eps): ``1 - p_y`` for ``eps = 0``, else the fused clamped sum."""
+    if eps == 0:
         return b.one_minus_p_y()
-    K = b.num_classes
-    if below is None:
-        below = _small_mass(b, eps)                      # sum_k min(p_k, eps)
-    below_y = b.p_y().clamp_max(eps)
-    return b.one_minus_p_y() + ((K - 1) * eps - (below - below_y))
+    return _core.clamped_off_target(b, eps)[0]
 
 
 def _sum_exp_scaled(b: Batch, s: float, lmin: float) -> Tensor:
@@ -257,13 +231,10 @@ def _k_nmae(b: Batch, scale: float) -> Tensor:
 
 
 def _k_nrce(b: Batch, eps: float) -> Tensor:
-    if eps == 0 or _clamp_inactive(b, eps):
+    if eps == 0:
         return b.one_minus_p_y() / (b.num_classes - 1)
-    K = b.num_classes
-    below = _small_mass(b, eps)
-    off = _off_target_mass(b, eps, below)
-    total = 1 + (K * eps - below)                        # sum_k max(p_k, eps)
-    return off / ((K - 1) * total)
+    off, v_y = _core.clamped_off_target(b, eps)         # sum_k max(p_k, eps) = off + v_y
+    return off / ((b.num_classes - 1) * (off + v_y))
 
 
 def _k_agce(b: Batch, a: float, q: float) -> Tensor:

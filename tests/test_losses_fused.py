@@ -1,0 +1,69 @@
+"""The fused (hand-written backward) loss paths against the float64 references of test_losses.py:
+clamp-active and clamp-inactive entries, N-d inputs, ignore_index and weights, gradcheck."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import asymloss
+from test_losses import _data, per_sample
+
+CLAMPED = ["rce", "nrce", "sce", "nce+rce", "nfl+rce"]
+
+
+def _masked_reference_mean(name, z, y, keep, w, **kw):
+    ref = torch.zeros(y.shape, dtype=torch.float64)
+    ref[keep] = per_sample(name, z.movedim(1, -1)[keep].unsqueeze(-1), y[keep].unsqueeze(-1), **kw).squeeze(-1)
+    wy = torch.where(keep, w[y.clamp(min=0)], torch.zeros(()))
+    return (ref * wy).sum() / wy.sum()
+
+
+@pytest.mark.parametrize("name", CLAMPED)
+@pytest.mark.parametrize("eps", [1e-7, 0.05])  # 0.05: the clamp is active for many entries
+def test_clamped_losses_nd_ignore_weight_value_and_gradient(name, eps):
+    z, y = _data((3, 6, 4, 2), seed=21, scale=2.5)
+    z[0, :, 0, 0] = torch.tensor([30.0, -5.0, 0.0, 2.0, -1.0, 1.0], dtype=torch.float64)  # p_k < 1e-7
+    y[0, 0, 0] = 0
+    y[1, 2, 1] = -100
+    y[2, 0, 0] = -100
+    keep = y != -100
+    w = torch.tensor([0.3, 1.0, 2.0, 0.5, 1.5, 0.8], dtype=torch.float64)
+    a = z.clone().requires_grad_(True)
+    b = z.clone().requires_grad_(True)
+    got = asymloss.create_loss(name, eps=eps, weight=w)(a, y)
+    want = _masked_reference_mean(name, b, y, keep, w, eps=eps)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    got.backward()
+    want.backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", CLAMPED)
+@pytest.mark.parametrize("eps", [1e-7, 0.05])
+def test_clamped_losses_gradcheck_nd_with_ignored_samples(name, eps):
+    z, y = _data((2, 5, 3), seed=22, scale=2.0)
+    y[1, 1] = -100
+    z.requires_grad_(True)
+    loss = asymloss.create_loss(name, eps=eps, reduction="sum")
+    p = torch.softmax(z.detach(), 1)
+    assert ((p - eps).abs() > 1e-4).all()  # finite differences stay on one side of the clamp
+    assert torch.autograd.gradcheck(lambda t: loss(t, y), (z,))
+
+
+def test_clamped_off_target_is_exact_near_p_y_equal_one():
+    # sum_{k != y} max(p_k, eps) is summed from positive terms: no cancellation against p_y
+    z = torch.tensor([[14.0, 0.0, 0.0, 0.0]])                    # float32, off-target p_k ~ 8e-7
+    y = torch.tensor([0])
+    want = torch.softmax(z.double(), 1)[0, 1:].sum().item()
+    got = asymloss.create_loss("rce", A=1.0)(z, y).item()       # every off-target p_k > 1e-7 here
+    assert got == pytest.approx(want, rel=1e-5)
+    z32 = torch.tensor([[40.0, 0.0, 0.0, 0.0]])                  # off-target p_k = e^-40 < 1e-7
+    got = asymloss.create_loss("rce", A=1.0)(z32, y).item()
+    assert got == pytest.approx(3e-7, rel=1e-5)
+
+
+def test_clamped_losses_refuse_double_backward():
+    z, y = _data((4, 5), seed=23)
+    z.requires_grad_(True)
+    with pytest.raises(RuntimeError, match="first-order gradients only"):
+        torch.autograd.grad(asymloss.create_loss("rce")(z, y), z, create_graph=True)
