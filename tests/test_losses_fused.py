@@ -67,3 +67,24 @@ def test_clamped_losses_refuse_double_backward():
     z.requires_grad_(True)
     with pytest.raises(RuntimeError, match="first-order gradients only"):
         torch.autograd.grad(asymloss.create_loss("rce")(z, y), z, create_graph=True)
+
+
+@pytest.mark.parametrize("name,kw", [("amse", {}), ("amse", {"a": 0.7}), ("jal_ce", {}),
+                                     ("jal_ce", {"alpha": 0.0, "a": 2.0}), ("jal_ce", {"beta": 0.0})])
+def test_square_mass_losses_nd_ignore_weight_value_gradient_and_gradcheck(name, kw):
+    z, y = _data((3, 6, 4, 2), seed=24, scale=2.5)
+    z[0, :, 0, 0] = torch.tensor([30.0, -5.0, 0.0, 2.0, -1.0, 1.0], dtype=torch.float64)
+    y[1, 2, 1] = -100
+    keep = y != -100
+    w = torch.tensor([0.3, 1.0, 2.0, 0.5, 1.5, 0.8], dtype=torch.float64)
+    a = z.clone().requires_grad_(True)
+    b = z.clone().requires_grad_(True)
+    got = asymloss.create_loss(name, weight=w, **kw)(a, y)
+    want = _masked_reference_mean(name, b, y, keep, w, **kw)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    got.backward()
+    want.backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-12)
+    loss = asymloss.create_loss(name, reduction="sum", **kw)
+    zc = z[:2, :, :2].clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: loss(t, y[:2, :2]), (zc,))

@@ -318,6 +318,50 @@ def clamped_off_target(batch: "Batch", eps: float):
     return _ClampedOffTarget.apply(batch.logits, batch, eps)
 
 
+class _SquareMass(torch.autograd.Function):
+    """``(sum_k p_k^2, p_y)`` from the logits with an analytic backward (no log_softmax)::
+
+        d sum p^2 / dz_j = 2 p_j (p_j - sum_k p_k^2),   d p_y / dz_j = p_y (1[j = y] - p_j)
+
+    One softmax (or ``exp`` of the cached ``log p``) and one dot product forward, three elementwise
+    passes backward on one temporary. Saves ``p`` only. First-order only.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, batch):
+        p = batch.p_detached()
+        sq = torch.linalg.vecdot(p, p, dim=1)
+        p_y = p.gather(1, batch.index)
+        ctx.index = batch.index
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(p, sq, p_y)
+        return sq, p_y.squeeze(1)
+
+    @staticmethod
+    def backward(ctx, g_sq, g_py):
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "this asymloss loss supports first-order gradients only; double backward "
+                "(create_graph=True) is not differentiable through its fused sum of squares."
+            )
+        p, sq, p_y = ctx.saved_tensors
+        index = ctx.index
+        g2 = (g_sq if g_sq is not None else torch.zeros_like(sq)).unsqueeze(1) * 2.0
+        c = g2 * sq.unsqueeze(1)                         # p_j (2g p_j - (2g sq + g_py p_y)) + g_py p_y e_y
+        if g_py is not None:
+            gp = g_py.unsqueeze(1) * p_y
+            c = c + gp
+        grad = (p * g2).sub_(c).mul_(p)
+        if g_py is not None:
+            grad.scatter_add_(1, index, gp)
+        return grad, None
+
+
+def square_mass(batch: "Batch"):
+    """``(sum_k p_k^2, p_y)``, each (N, ...), with the fused backward of :class:`_SquareMass`."""
+    return _SquareMass.apply(batch.logits, batch)
+
+
 def step(x: torch.Tensor) -> torch.Tensor:
     """``1[x > 0]`` for ``x >= 0`` as a float tensor, by arithmetic (faster than comparisons on CPU)."""
     return torch.sign(x)

@@ -276,16 +276,8 @@ def _k_nnce(b: Batch, min_prob: float) -> Tensor:
 
 
 def _k_amse(b: Batch, a: float) -> Tensor:
-    def fwd(logp):
-        p = b.p_detached()
-        return torch.linalg.vecdot(p, p, dim=1), ()
-
-    def bwd(logp, aux, g):                               # d/dl e^{2l} = 2 p^2
-        p = b.p_detached()
-        return (p * p).mul_(g * 2)
-
-    sq = _core.row_sum(b.logp(), fwd, bwd)               # sum_k p_k^2
-    return (sq - 2 * a * b.p_y() + a * a) / b.num_classes
+    sq, p_y = _core.square_mass(b)                       # sum_k p_k^2, p_y (fused backward)
+    return (sq - 2 * a * p_y + a * a) / b.num_classes
 
 
 def _k_ce_eps(b: Batch, m: float) -> Tensor:
