@@ -236,29 +236,52 @@ class _RowSum(torch.autograd.Function):
     computes ``g'(log p) * grad_S`` from the saved ``aux``, usually without another transcendental
     function. This halves the passes over the (N, C, ...) tensor compared with autograd through
     ``clamp``/``exp``/``pow``. First-order only: a double backward raises an error.
+
+    With an ``index`` it also returns ``log p_y`` gathered at it, whose gradient is scatter-added
+    into the same buffer (no zero-filled (N, C, ...) tensor and no extra sum of two gradients).
     """
 
     @staticmethod
-    def forward(ctx, logp, fwd, bwd):
+    def forward(ctx, logp, fwd, bwd, index):
         S, aux = fwd(logp)
         ctx.bwd = bwd
+        ctx.index = index
+        ctx.set_materialize_grads(False)
         ctx.save_for_backward(logp, *aux)
-        return S
+        if index is None:
+            return S, None
+        return S, logp.gather(1, index).squeeze(1)
 
     @staticmethod
-    def backward(ctx, grad_S):
+    def backward(ctx, grad_S, grad_y):
         if torch.is_grad_enabled():  # create_graph=True: the hand-written backward is first-order only
             raise RuntimeError(
                 "this asymloss loss supports first-order gradients only; double backward "
                 "(create_graph=True) is not differentiable through its fused row sum."
             )
         logp, *aux = ctx.saved_tensors
-        return ctx.bwd(logp, aux, grad_S.unsqueeze(1)), None, None
+        if grad_S is not None:
+            grad = ctx.bwd(logp, aux, grad_S.unsqueeze(1))
+        elif grad_y is not None:
+            grad = torch.zeros_like(logp)
+        else:
+            return None, None, None, None
+        if grad_y is not None:
+            grad.scatter_add_(1, ctx.index, grad_y.unsqueeze(1).to(grad.dtype))
+        return grad, None, None, None
 
 
-def row_sum(logp: torch.Tensor, fwd, bwd) -> torch.Tensor:
-    """``sum_k g(log p_k)`` along dim 1 with the fused backward of :class:`_RowSum`."""
-    return _RowSum.apply(logp, fwd, bwd)
+def row_sum(logp: torch.Tensor, fwd, bwd, batch: "Optional[Batch]" = None) -> torch.Tensor:
+    """``sum_k g(log p_k)`` along dim 1 with the fused backward of :class:`_RowSum`.
+
+    With ``batch`` (whose ``logp()`` is ``logp``) and ``log p_y`` not computed yet, ``log p_y`` is
+    gathered inside the same Function and cached on the batch (one backward buffer for both).
+    """
+    if batch is None or batch._logp_y is not None:
+        return _RowSum.apply(logp, fwd, bwd, None)[0]
+    S, logp_y = _RowSum.apply(logp, fwd, bwd, batch.index)
+    batch._logp_y = logp_y
+    return S
 
 
 class _ClampedOffTarget(torch.autograd.Function):

@@ -42,6 +42,7 @@ import math
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 
 from .._validation import check_number
 from . import _core
@@ -141,20 +142,21 @@ def _off_target_mass(b: Batch, eps: float) -> Tensor:
 
 
 def _sum_exp_scaled(b: Batch, s: float, lmin: float) -> Tensor:
-    """sum_k exp(s * max(log p_k, lmin)) = sum_k max(p_k, e^lmin)^s, with a fused backward."""
+    """sum_k exp(s * max(log p_k, lmin)) = sum_k max(p_k^s, e^(s lmin)), with a fused backward."""
+    floor = math.exp(s * lmin) if lmin > -math.inf else 0.0
+
     def fwd(logp):
-        v = logp.clamp_min(lmin) if lmin > -math.inf else logp.clone()
-        v.mul_(s).exp_()
+        v = (logp * s).exp_()                            # p_k^s
+        if floor > 0:
+            v.clamp_min_(floor)
         return v.sum(1), (v,)
 
-    def bwd(logp, aux, g):
+    def bwd(logp, aux, g):                               # s p_k^s 1[p_k^s > floor]
         (v,) = aux
-        out = v * (g * s)
-        if lmin > -math.inf:
-            out.mul_(_core.step((logp - lmin).clamp_min_(0)))
-        return out
+        out = F.threshold(v, floor, 0.0) if floor > 0 else v.clone()
+        return out.mul_(g * s)
 
-    return _core.row_sum(b.logp(), fwd, bwd)
+    return _core.row_sum(b.logp(), fwd, bwd, b)
 
 
 def _k_rce(b: Batch, A: float, eps: float) -> Tensor:
@@ -173,7 +175,14 @@ def _k_sce(b: Batch, alpha: float, beta: float, A: float, eps: float) -> Tensor:
 
 
 def _k_nce(b: Batch) -> Tensor:
-    return b.logp_y() / b.logp().sum(1)
+    def fwd(logp):
+        return logp.sum(1), ()
+
+    def bwd(logp, aux, g):
+        return torch.empty_like(logp).copy_(g.expand_as(logp))
+
+    den = _core.row_sum(b.logp(), fwd, bwd, b)          # first: gathers log p_y in the same Function
+    return b.logp_y() / den
 
 
 def _pow(x: Tensor, gamma: float) -> Tensor:
@@ -218,11 +227,11 @@ def _k_nfl(b: Batch, gamma: float, detach: bool) -> Tensor:
 
 
 def _k_ngce(b: Batch, q: float, eps: float) -> Tensor:
-    lp = b.logp_y()
     leps = math.log(eps) if eps > 0 else -math.inf
+    den = b.num_classes - _sum_exp_scaled(b, q, leps)   # first: gathers log p_y in the same Function
+    lp = b.logp_y()
     if eps > 0:
         lp = lp.clamp_min(leps)
-    den = b.num_classes - _sum_exp_scaled(b, q, leps)
     return (0.0 - torch.expm1(q * lp)) / den
 
 
@@ -254,8 +263,8 @@ def _k_ael(b: Batch, a: float) -> Tensor:
 
 
 def _k_anorm(b: Batch, a: float, p: float, eps: float) -> Tensor:
+    total = _sum_exp_scaled(b, p, math.log(eps))        # sum_k p~_k^p (first: gathers log p_y)
     py = b.p_y().clamp_min(eps)
-    total = _sum_exp_scaled(b, p, math.log(eps))        # sum_k p~_k^p
     return (total - py.pow(p) + (a - py).pow(p) - (a - 1) ** p) / p
 
 
@@ -269,9 +278,9 @@ def _k_nnce(b: Batch, min_prob: float) -> Tensor:
 
     def bwd(logp, aux, g):                               # d/dl max(l, lmin) = 1[l > lmin]
         (v,) = aux
-        return _core.step(v - lmin).mul_(g)
+        return torch.sub(v, lmin).sign_().mul_(g)        # v - lmin >= 0: sign is the step
 
-    den = _core.row_sum(b.logp(), fwd, bwd) + b.num_classes * A
+    den = _core.row_sum(b.logp(), fwd, bwd, b) + b.num_classes * A   # first: gathers log p_y
     return 1 - (b.logp_y().clamp_min(lmin) + A) / den
 
 
