@@ -88,3 +88,21 @@ def test_square_mass_losses_nd_ignore_weight_value_gradient_and_gradcheck(name, 
     loss = asymloss.create_loss(name, reduction="sum", **kw)
     zc = z[:2, :, :2].clone().requires_grad_(True)
     assert torch.autograd.gradcheck(lambda t: loss(t, y[:2, :2]), (zc,))
+
+
+@pytest.mark.parametrize("name,kw", [("rce", {}), ("rce", {"eps": 0.05}), ("nrce", {"eps": 0.05}),
+                                     ("sce", {}), ("nfl", {}), ("nfl", {"detach": True}),
+                                     ("nfl+rce", {"eps": 0.05}), ("ngce", {"eps": 0.05}),
+                                     ("anorm", {}), ("nnce", {"min_prob": 0.05}), ("nce", {}),
+                                     ("amse", {}), ("jal_ce", {})])
+def test_fused_backward_twice_with_retain_graph_gives_the_same_gradient(name, kw):
+    # the first backward reuses the forward's temporaries as its buffer; a second one recomputes them
+    z, y = _data((5, 6, 3), seed=25, scale=2.0)
+    z.requires_grad_(True)
+    out = asymloss.create_loss(name, **kw)(z, y)
+    (g1,) = torch.autograd.grad(out, z, retain_graph=True)
+    (g2,) = torch.autograd.grad(out, z)
+    torch.testing.assert_close(g1, g2, rtol=0, atol=0)
+    b = z.detach().clone().requires_grad_(True)
+    per_sample(name, b, y, **kw).mean().backward()
+    torch.testing.assert_close(g1, b.grad, rtol=1e-9, atol=1e-12)

@@ -234,7 +234,8 @@ class _RowSum(torch.autograd.Function):
     ``fwd(logp) -> (S, aux)`` runs without autograd (free to work in place on its own temporaries);
     ``bwd(logp, aux, grad_S) -> grad_logp`` (``grad_S`` already unsqueezed to broadcast over dim 1)
     computes ``g'(log p) * grad_S`` from the saved ``aux``, usually without another transcendental
-    function. This halves the passes over the (N, C, ...) tensor compared with autograd through
+    function; it may overwrite ``aux`` and return it as the gradient (fresh (N, C) buffers cost
+    page faults on CPU): a second backward through the same graph recomputes ``aux`` first. This halves the passes over the (N, C, ...) tensor compared with autograd through
     ``clamp``/``exp``/``pow``. First-order only: a double backward raises an error.
 
     With an ``index`` it also returns ``log p_y`` gathered at it, whose gradient is scatter-added
@@ -244,10 +245,10 @@ class _RowSum(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logp, fwd, bwd, index):
         S, aux = fwd(logp)
-        ctx.bwd = bwd
-        ctx.index = index
+        ctx.fwd, ctx.bwd, ctx.index = fwd, bwd, index
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(logp, *aux)
+        ctx.save_for_backward(logp)
+        ctx.aux = aux  # no-grad temporaries (no reference cycle); bwd may reuse them as its buffer
         if index is None:
             return S, None
         return S, logp.gather(1, index).squeeze(1)
@@ -259,7 +260,11 @@ class _RowSum(torch.autograd.Function):
                 "this asymloss loss supports first-order gradients only; double backward "
                 "(create_graph=True) is not differentiable through its fused row sum."
             )
-        logp, *aux = ctx.saved_tensors
+        (logp,) = ctx.saved_tensors
+        aux = ctx.aux
+        if aux is None:  # a second backward (retain_graph=True): the first one consumed aux
+            aux = ctx.fwd(logp)[1]
+        ctx.aux = None
         if grad_S is not None:
             grad = ctx.bwd(logp, aux, grad_S.unsqueeze(1))
         elif grad_y is not None:
@@ -309,6 +314,7 @@ class _ClampedOffTarget(torch.autograd.Function):
         ctx.index = index
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(p)
+        ctx.v = v  # no-grad temporary, reused as the gradient buffer by the first backward
         return off, v_y.squeeze(1)
 
     @staticmethod
@@ -321,10 +327,13 @@ class _ClampedOffTarget(torch.autograd.Function):
         (p,) = ctx.saved_tensors
         index, eps = ctx.index, ctx.eps
         grad = None
+        v, ctx.v = ctx.v, None
         if g_off is not None:
             g = g_off.unsqueeze(1)
-            w = F.threshold(p, eps, 0.0)                 # m_j p_j (before zeroing j = y)
-            w.scatter_(1, index, 0.0)
+            if v is not None:                            # max(p, eps) with 0 at y -> m_j p_j
+                w = torch.threshold_(v, eps, 0.0)
+            else:                                        # second backward (retain_graph=True)
+                w = F.threshold(p, eps, 0.0).scatter_(1, index, 0.0)
             S = w.sum(1, keepdim=True)
             grad = w.mul_(g).addcmul_(p, S.mul_(g), value=-1.0)
         if g_vy is not None:

@@ -152,9 +152,10 @@ def _sum_exp_scaled(b: Batch, s: float, lmin: float) -> Tensor:
         return v.sum(1), (v,)
 
     def bwd(logp, aux, g):                               # s p_k^s 1[p_k^s > floor]
-        (v,) = aux
-        out = F.threshold(v, floor, 0.0) if floor > 0 else v.clone()
-        return out.mul_(g * s)
+        (v,) = aux                                       # consumed: the gradient reuses its buffer
+        if floor > 0:
+            torch.threshold_(v, floor, 0.0)
+        return v.mul_(g * s)
 
     return _core.row_sum(b.logp(), fwd, bwd, b)
 
@@ -201,7 +202,7 @@ def _pow(x: Tensor, gamma: float) -> Tensor:
 
 
 def _focal_mass(b: Batch, gamma: float, detach: bool) -> Tensor:
-    """sum_k (1 - p_k)^gamma log p_k (negative), with a fused backward."""
+    """sum_k (1 - p_k)^gamma log p_k (negative), with a fused backward (gathers log p_y too)."""
     def fwd(logp):
         base = torch.expm1(logp).neg_()                  # 1 - p_k, exact near p_k = 1
         base.clamp_min_(0.0 if detach else _core.tiny(logp.dtype))
@@ -209,21 +210,23 @@ def _focal_mass(b: Batch, gamma: float, detach: bool) -> Tensor:
         return torch.linalg.vecdot(w, logp, dim=1), (base, w)
 
     def bwd(logp, aux, g):
-        base, w = aux
+        base, w = aux                                    # consumed: the gradient reuses a buffer
         if detach:                                       # d/dl [w l] with w constant
-            return w * g
-        # d/dl [base^gamma l] = w - gamma (w / base) p l, with p = 1 - base (finite: base >= tiny)
-        corr = (w / base).mul_(base.neg().add_(1.0)).mul_(logp).mul_(gamma)
-        return corr.neg_().add_(w).mul_(g)
+            return w.mul_(g)
+        # d/dl [base^gamma l] = w - gamma (w / base) p l = w - gamma l (w / base - w), p = 1 - base,
+        # in place in base's buffer (finite: base >= tiny)
+        t = torch.div(w, base, out=base).sub_(w).mul_(logp)
+        return t.mul_(g * -gamma).addcmul_(w, g)
 
-    return _core.row_sum(b.logp(), fwd, bwd)
+    return _core.row_sum(b.logp(), fwd, bwd, b)
 
 
 def _k_nfl(b: Batch, gamma: float, detach: bool) -> Tensor:
     if gamma == 0:
         return _k_nce(b)
+    den = _focal_mass(b, gamma, detach)                  # first: gathers log p_y in the same Function
     num = _focal_factor(b.one_minus_p_y(), gamma, detach) * b.logp_y()
-    return num / _focal_mass(b, gamma, detach)
+    return num / den
 
 
 def _k_ngce(b: Batch, q: float, eps: float) -> Tensor:
@@ -277,8 +280,8 @@ def _k_nnce(b: Batch, min_prob: float) -> Tensor:
         return v.sum(1), (v,)
 
     def bwd(logp, aux, g):                               # d/dl max(l, lmin) = 1[l > lmin]
-        (v,) = aux
-        return torch.sub(v, lmin).sign_().mul_(g)        # v - lmin >= 0: sign is the step
+        (v,) = aux                                       # v - lmin >= 0: sign is the step
+        return v.sub_(lmin).sign_().mul_(g)
 
     den = _core.row_sum(b.logp(), fwd, bwd, b) + b.num_classes * A   # first: gathers log p_y
     return 1 - (b.logp_y().clamp_min(lmin) + A) / den
