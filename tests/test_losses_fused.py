@@ -106,3 +106,18 @@ def test_fused_backward_twice_with_retain_graph_gives_the_same_gradient(name, kw
     b = z.detach().clone().requires_grad_(True)
     per_sample(name, b, y, **kw).mean().backward()
     torch.testing.assert_close(g1, b.grad, rtol=1e-9, atol=1e-12)
+
+
+def test_sce_fused_cross_entropy_term_matches_torch_even_when_p_y_underflows():
+    # SCE's CE term comes from the fused clamp Function: log p_y = (z_y - max z) + log(max p)
+    z = torch.tensor([[-120.0, 0.0, 3.0, -2.0], [50.0, 49.0, -80.0, 0.0], [1.0, 2.0, 3.0, 4.0]])
+    y = torch.tensor([0, 1, 3])
+    z.requires_grad_(True)
+    got = asymloss.create_loss("sce", alpha=1.0, beta=0.0 + 1e-30, reduction="none")(z, y)
+    ce = torch.nn.functional.cross_entropy(z, y, reduction="none")
+    torch.testing.assert_close(got, ce, rtol=1e-6, atol=1e-6)
+    assert torch.isfinite(got).all()
+    got.sum().backward()
+    zc = z.detach().clone().requires_grad_(True)
+    torch.nn.functional.cross_entropy(zc, y, reduction="sum").backward()
+    torch.testing.assert_close(z.grad, zc.grad, rtol=1e-5, atol=1e-6)

@@ -290,20 +290,23 @@ def row_sum(logp: torch.Tensor, fwd, bwd, batch: "Optional[Batch]" = None) -> to
 
 
 class _ClampedOffTarget(torch.autograd.Function):
-    """``(sum_{k != y} max(p_k, eps), max(p_y, eps))`` from the logits, with an analytic backward.
+    """``(sum_{k != y} max(p_k, eps), max(p_y, eps), log p_y)`` from the logits, analytic backward.
 
     Forward: one softmax (or ``exp`` of the cached ``log p``), a clamp and a row sum; the label's
     entry is zeroed before summing, so the off-target mass is a sum of positive terms (no
-    cancellation near ``p_y = 1``). Backward, w.r.t. the logits directly (no log_softmax backward)::
+    cancellation near ``p_y = 1``). ``log p_y`` (only ``with_logp_y``) is
+    ``(z_y - max_k z_k) + log(max_k p_k)``: ``max p >= 1/C`` never underflows, so it is finite for
+    any finite logits, without a log_softmax pass. Backward, w.r.t. the logits directly::
 
         d off / dz_j = p_j (m_j - S),   m_j = 1[j != y, p_j > eps],  S = sum_k m_k p_k
         d v_y / dz_j = 1[p_y > eps] p_y (1[j = y] - p_j)
+        d log p_y / dz_j = 1[j = y] - p_j
 
-    Saves ``p`` only. First-order only, like :class:`_RowSum`.
+    Saves ``p``; the first backward works in the clamp's buffer. First-order only.
     """
 
     @staticmethod
-    def forward(ctx, logits, batch, eps):
+    def forward(ctx, logits, batch, eps, with_logp_y):
         p = batch.p_detached()
         index = batch.index
         v = p.clamp_min(eps)
@@ -315,10 +318,14 @@ class _ClampedOffTarget(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(p)
         ctx.v = v  # no-grad temporary, reused as the gradient buffer by the first backward
-        return off, v_y.squeeze(1)
+        logp_y = None
+        if with_logp_y:
+            logp_y = (logits.gather(1, index) - logits.amax(1, keepdim=True)).add_(p.amax(1, keepdim=True).log_())
+            logp_y = logp_y.squeeze(1)
+        return off, v_y.squeeze(1), logp_y
 
     @staticmethod
-    def backward(ctx, g_off, g_vy):
+    def backward(ctx, g_off, g_vy, g_l):
         if torch.is_grad_enabled():
             raise RuntimeError(
                 "this asymloss loss supports first-order gradients only; double backward "
@@ -326,28 +333,37 @@ class _ClampedOffTarget(torch.autograd.Function):
             )
         (p,) = ctx.saved_tensors
         index, eps = ctx.index, ctx.eps
-        grad = None
         v, ctx.v = ctx.v, None
+        # grad = g_off (w - p S) + d (e_y - p), d = g_vy 1[p_y > eps] p_y + g_l
+        d = None
+        if g_vy is not None:
+            p_y = p.gather(1, index)
+            d = torch.where(p_y > eps, p_y, 0.0).mul_(g_vy.unsqueeze(1))
+        if g_l is not None:
+            d = g_l.unsqueeze(1) if d is None else d.add_(g_l.unsqueeze(1))
         if g_off is not None:
             g = g_off.unsqueeze(1)
             if v is not None:                            # max(p, eps) with 0 at y -> m_j p_j
                 w = torch.threshold_(v, eps, 0.0)
             else:                                        # second backward (retain_graph=True)
                 w = F.threshold(p, eps, 0.0).scatter_(1, index, 0.0)
-            S = w.sum(1, keepdim=True)
-            grad = w.mul_(g).addcmul_(p, S.mul_(g), value=-1.0)
-        if g_vy is not None:
-            p_y = p.gather(1, index)
-            c = torch.where(p_y > eps, p_y, 0.0).mul_(g_vy.unsqueeze(1))  # 1[p_y > eps] p_y g
-            part = p * -c
-            part.scatter_add_(1, index, c)
-            grad = part if grad is None else grad.add_(part)
-        return grad, None, None
+            c = w.sum(1, keepdim=True).mul_(g)
+            if d is not None:
+                c = c.add_(d)
+            grad = w.mul_(g).addcmul_(p, c, value=-1.0)
+        elif d is not None:
+            grad = p * -d
+        else:
+            return None, None, None, None
+        if d is not None:
+            grad.scatter_add_(1, index, d.to(grad.dtype))
+        return grad, None, None, None
 
 
-def clamped_off_target(batch: "Batch", eps: float):
-    """``(sum_{k != y} max(p_k, eps), max(p_y, eps))``, each (N, ...), with a fused backward."""
-    return _ClampedOffTarget.apply(batch.logits, batch, eps)
+def clamped_off_target(batch: "Batch", eps: float, with_logp_y: bool = False):
+    """``(sum_{k != y} max(p_k, eps), max(p_y, eps), log p_y or None)``, each (N, ...), with the
+    fused backward of :class:`_ClampedOffTarget`."""
+    return _ClampedOffTarget.apply(batch.logits, batch, eps, with_logp_y)
 
 
 class _SquareMass(torch.autograd.Function):

@@ -172,7 +172,11 @@ def _k_gce(b: Batch, q: float, eps: float) -> Tensor:
 
 
 def _k_sce(b: Batch, alpha: float, beta: float, A: float, eps: float) -> Tensor:
-    return _combine(b, alpha, _k_ce, (), beta, _k_rce, (A, eps))
+    if eps == 0 or alpha == 0 or beta == 0 or b._logp is not None:
+        return _combine(b, alpha, _k_ce, (), beta, _k_rce, (A, eps))
+    # one fused Function for both terms: no log_softmax forward or backward
+    off, _, logp_y = _core.clamped_off_target(b, eps, with_logp_y=True)
+    return (A * beta) * off - alpha * logp_y
 
 
 def _k_nce(b: Batch) -> Tensor:
@@ -245,7 +249,7 @@ def _k_nmae(b: Batch, scale: float) -> Tensor:
 def _k_nrce(b: Batch, eps: float) -> Tensor:
     if eps == 0:
         return b.one_minus_p_y() / (b.num_classes - 1)
-    off, v_y = _core.clamped_off_target(b, eps)         # sum_k max(p_k, eps) = off + v_y
+    off, v_y, _ = _core.clamped_off_target(b, eps)      # sum_k max(p_k, eps) = off + v_y
     return off / ((b.num_classes - 1) * (off + v_y))
 
 
