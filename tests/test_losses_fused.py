@@ -121,3 +121,29 @@ def test_sce_fused_cross_entropy_term_matches_torch_even_when_p_y_underflows():
     zc = z.detach().clone().requires_grad_(True)
     torch.nn.functional.cross_entropy(zc, y, reduction="sum").backward()
     torch.testing.assert_close(z.grad, zc.grad, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["nce", "nce+agce", "nce+rce", "jal_ce", "anl_ce", "nfl", "sce", "nrce"])
+@pytest.mark.parametrize("C", [5, 70])  # NCE is fused on the logits for C < 64, on log_softmax above
+def test_nce_paths_both_class_counts_nd_ignore_value_and_gradient(name, C):
+    z, y = _data((3, C, 2), seed=26, scale=2.0)
+    y[1, 1] = -100
+    keep = y != -100
+    w = torch.linspace(0.5, 2.0, C, dtype=torch.float64)
+    a = z.clone().requires_grad_(True)
+    b = z.clone().requires_grad_(True)
+    got = asymloss.create_loss(name, weight=w)(a, y)
+    want = _masked_reference_mean(name, b, y, keep, w)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    got.backward()
+    want.backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-12)
+
+
+def test_active_passive_module_shares_log_softmax_with_a_log_p_passive():
+    z, y = _data((6, 5), seed=27)
+    combo = asymloss.ActivePassive(asymloss.NCE(), asymloss.NNCE(), alpha=2.0, beta=3.0, reduction="none")
+    want = 2.0 * per_sample("nce", z, y) + 3.0 * per_sample("nnce", z, y)
+    torch.testing.assert_close(combo(z, y), want, rtol=1e-10, atol=1e-12)
+    zc = z.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: combo(t, y).sum(), (zc,))

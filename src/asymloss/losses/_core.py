@@ -410,6 +410,66 @@ def square_mass(batch: "Batch"):
     return _SquareMass.apply(batch.logits, batch)
 
 
+class _LogProbSum(torch.autograd.Function):
+    """``(sum_k log p_k, log p_y)`` from the logits with an analytic backward (NCE's two parts).
+
+    Forward: one log_softmax, its row sum and the label's entry; then the same buffer is turned
+    into ``p = exp(log p)`` in place, which the backward needs and which is shared with the
+    batch (:meth:`Batch.p_detached`) for the fused passive terms. Backward, w.r.t. the logits::
+
+        d sum_k log p_k / dz_j = 1 - C p_j,    d log p_y / dz_j = 1[j = y] - p_j
+
+    one (N, C, ...) buffer, no log_softmax backward. First-order only.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, batch):
+        logp = torch.log_softmax(logits, dim=1)
+        index = batch.index
+        total = logp.sum(1)
+        logp_y = logp.gather(1, index).squeeze(1)
+        p = logp.exp_()
+        if batch._p is None:
+            batch._p = p
+        ctx.index = index
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(p)
+        return total, logp_y
+
+    @staticmethod
+    def backward(ctx, g_total, g_y):
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "this asymloss loss supports first-order gradients only; double backward "
+                "(create_graph=True) is not differentiable through its fused log-probability sum."
+            )
+        (p,) = ctx.saved_tensors
+        if g_total is None and g_y is None:
+            return None, None
+        c = None
+        if g_total is not None:
+            g_total = g_total.unsqueeze(1)
+            c = g_total * p.shape[1]
+        if g_y is not None:
+            g_y = g_y.unsqueeze(1)
+            c = g_y if c is None else c + g_y
+        grad = p * c.neg_() if c is not g_y else p * -c
+        if g_total is not None:
+            grad.add_(g_total)
+        if g_y is not None:
+            grad.scatter_add_(1, ctx.index, g_y.to(grad.dtype))
+        return grad, None
+
+
+def log_prob_sum(batch: "Batch"):
+    """``(sum_k log p_k, log p_y)``, each (N, ...), with the fused backward of :class:`_LogProbSum`;
+    caches ``log p_y`` and ``p`` on the batch (not ``log p``: its buffer becomes ``p``)."""
+    total, logp_y = _LogProbSum.apply(batch.logits, batch)
+    if batch._logp_y is None:
+        batch._logp_y = logp_y
+    return total, logp_y
+
+
 def step(x: torch.Tensor) -> torch.Tensor:
     """``1[x > 0]`` for ``x >= 0`` as a float tensor, by arithmetic (faster than comparisons on CPU)."""
     return torch.sign(x)

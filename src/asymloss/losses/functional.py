@@ -180,6 +180,16 @@ def _k_sce(b: Batch, alpha: float, beta: float, A: float, eps: float) -> Tensor:
 
 
 def _k_nce(b: Batch) -> Tensor:
+    # fused on the logits (shares p with the batch) for short rows, where exp(log p) is cheap
+    # next to the log_softmax backward it replaces; from C ~ 64 on the log_softmax path is faster
+    if b._logp is None and b._logp_y is None and b.num_classes < 64:
+        total, logp_y = _core.log_prob_sum(b)
+        return logp_y / total
+    return _k_nce_logp(b)
+
+
+def _k_nce_logp(b: Batch) -> Tensor:
+    """NCE on the batch's log_softmax (when another term needs every log p_k too)."""
     def fwd(logp):
         return logp.sum(1), ()
 
@@ -553,7 +563,7 @@ def anl_ce(input: Tensor, target: Tensor, *, alpha: float = 5.0, beta: float = 5
     """ANL-CE ``alpha * NCE + beta * NNCE`` (Ye et al. 2023). The paper's ``delta * ||theta||_1``
     term acts on the model's parameters: it belongs to the training engine, not here."""
     _check_ab(alpha, beta); CHECKS["nnce"](min_prob)
-    return _run(input, target, lambda b: _combine(b, alpha, _k_nce, (), beta, _k_nnce, (min_prob,)),
+    return _run(input, target, lambda b: _combine(b, alpha, _k_nce_logp, (), beta, _k_nnce, (min_prob,)),
                 weight, ignore_index, reduction, min_classes=2)
 
 
