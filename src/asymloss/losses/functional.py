@@ -26,7 +26,8 @@ With ``p = softmax(input)`` and ``p_y`` the probability of the label, the per-sa
     sce    alpha CE + beta RCE               ngce  (1-p~_y^q) / (K - sum_k p~_k^q)
     nmae   scale (1-p_y) / (K-1)             nrce  RCE_y / sum_k RCE_k
 
-No loss builds a one-hot (N, C) tensor: ``log p_y`` is gathered from ``log_softmax``.
+No loss builds a one-hot (N, C) tensor: ``log p_y`` is gathered (from ``log_softmax`` or inside the
+fused autograd Functions of ``_core``, which compute value and gradient w.r.t. the logits together).
 
 Example::
 
