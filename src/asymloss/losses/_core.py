@@ -68,11 +68,16 @@ class Batch:
     def p_detached(self) -> torch.Tensor:
         """``softmax(logits, dim=1)`` without autograd (for fused backwards), computed once.
 
-        The fused softmax kernel is faster on CPU than ``exp(log p)``.
+        When :meth:`logp` has been computed already and there are few classes, ``exp(log p)`` (one
+        elementwise pass) is much cheaper than a second softmax over a short dim 1 (about 20x at
+        C = 10 on CPU); from C ~ 64 on the fused softmax kernel is the faster one.
         """
         if self._p is None:
             with torch.no_grad():
-                self._p = torch.softmax(self.logits, dim=1)
+                if self._logp is not None and self.num_classes < 64:
+                    self._p = self._logp.detach().exp()
+                else:
+                    self._p = torch.softmax(self.logits, dim=1)
         return self._p
 
     def p_y(self) -> torch.Tensor:
@@ -229,31 +234,240 @@ class _RowSum(torch.autograd.Function):
     ``fwd(logp) -> (S, aux)`` runs without autograd (free to work in place on its own temporaries);
     ``bwd(logp, aux, grad_S) -> grad_logp`` (``grad_S`` already unsqueezed to broadcast over dim 1)
     computes ``g'(log p) * grad_S`` from the saved ``aux``, usually without another transcendental
-    function. This halves the passes over the (N, C, ...) tensor compared with autograd through
+    function; it may overwrite ``aux`` and return it as the gradient (fresh (N, C) buffers cost
+    page faults on CPU): a second backward through the same graph recomputes ``aux`` first. This halves the passes over the (N, C, ...) tensor compared with autograd through
     ``clamp``/``exp``/``pow``. First-order only: a double backward raises an error.
+
+    With an ``index`` it also returns ``log p_y`` gathered at it, whose gradient is scatter-added
+    into the same buffer (no zero-filled (N, C, ...) tensor and no extra sum of two gradients).
     """
 
     @staticmethod
-    def forward(ctx, logp, fwd, bwd):
+    def forward(ctx, logp, fwd, bwd, index):
         S, aux = fwd(logp)
-        ctx.bwd = bwd
-        ctx.save_for_backward(logp, *aux)
-        return S
+        ctx.fwd, ctx.bwd, ctx.index = fwd, bwd, index
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(logp)
+        ctx.aux = aux  # no-grad temporaries (no reference cycle); bwd may reuse them as its buffer
+        if index is None:
+            return S, None
+        return S, logp.gather(1, index).squeeze(1)
 
     @staticmethod
-    def backward(ctx, grad_S):
+    def backward(ctx, grad_S, grad_y):
         if torch.is_grad_enabled():  # create_graph=True: the hand-written backward is first-order only
             raise RuntimeError(
                 "this asymloss loss supports first-order gradients only; double backward "
                 "(create_graph=True) is not differentiable through its fused row sum."
             )
-        logp, *aux = ctx.saved_tensors
-        return ctx.bwd(logp, aux, grad_S.unsqueeze(1)), None, None
+        (logp,) = ctx.saved_tensors
+        aux = ctx.aux
+        if aux is None:  # a second backward (retain_graph=True): the first one consumed aux
+            aux = ctx.fwd(logp)[1]
+        ctx.aux = None
+        if grad_S is not None:
+            grad = ctx.bwd(logp, aux, grad_S.unsqueeze(1))
+        elif grad_y is not None:
+            grad = torch.zeros_like(logp)
+        else:
+            return None, None, None, None
+        if grad_y is not None:
+            grad.scatter_add_(1, ctx.index, grad_y.unsqueeze(1).to(grad.dtype))
+        return grad, None, None, None
 
 
-def row_sum(logp: torch.Tensor, fwd, bwd) -> torch.Tensor:
-    """``sum_k g(log p_k)`` along dim 1 with the fused backward of :class:`_RowSum`."""
-    return _RowSum.apply(logp, fwd, bwd)
+def row_sum(logp: torch.Tensor, fwd, bwd, batch: "Optional[Batch]" = None) -> torch.Tensor:
+    """``sum_k g(log p_k)`` along dim 1 with the fused backward of :class:`_RowSum`.
+
+    With ``batch`` (whose ``logp()`` is ``logp``) and ``log p_y`` not computed yet, ``log p_y`` is
+    gathered inside the same Function and cached on the batch (one backward buffer for both).
+    """
+    if batch is None or batch._logp_y is not None:
+        return _RowSum.apply(logp, fwd, bwd, None)[0]
+    S, logp_y = _RowSum.apply(logp, fwd, bwd, batch.index)
+    batch._logp_y = logp_y
+    return S
+
+
+class _ClampedOffTarget(torch.autograd.Function):
+    """``(sum_{k != y} max(p_k, eps), max(p_y, eps), log p_y)`` from the logits, analytic backward.
+
+    Forward: one softmax (or ``exp`` of the cached ``log p``), a clamp and a row sum; the label's
+    entry is zeroed before summing, so the off-target mass is a sum of positive terms (no
+    cancellation near ``p_y = 1``). ``log p_y`` (only ``with_logp_y``) is
+    ``(z_y - max_k z_k) + log(max_k p_k)``: ``max p >= 1/C`` never underflows, so it is finite for
+    any finite logits, without a log_softmax pass. Backward, w.r.t. the logits directly::
+
+        d off / dz_j = p_j (m_j - S),   m_j = 1[j != y, p_j > eps],  S = sum_k m_k p_k
+        d v_y / dz_j = 1[p_y > eps] p_y (1[j = y] - p_j)
+        d log p_y / dz_j = 1[j = y] - p_j
+
+    Saves ``p``; the first backward works in the clamp's buffer. First-order only.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, batch, eps, with_logp_y):
+        p = batch.p_detached()
+        index = batch.index
+        v = p.clamp_min(eps)
+        v_y = v.gather(1, index)
+        v.scatter_(1, index, 0.0)
+        off = v.sum(1)
+        ctx.eps = eps
+        ctx.index = index
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(p)
+        ctx.v = v  # no-grad temporary, reused as the gradient buffer by the first backward
+        logp_y = None
+        if with_logp_y:
+            logp_y = (logits.gather(1, index) - logits.amax(1, keepdim=True)).add_(p.amax(1, keepdim=True).log_())
+            logp_y = logp_y.squeeze(1)
+        return off, v_y.squeeze(1), logp_y
+
+    @staticmethod
+    def backward(ctx, g_off, g_vy, g_l):
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "this asymloss loss supports first-order gradients only; double backward "
+                "(create_graph=True) is not differentiable through its fused clamp."
+            )
+        (p,) = ctx.saved_tensors
+        index, eps = ctx.index, ctx.eps
+        v, ctx.v = ctx.v, None
+        # grad = g_off (w - p S) + d (e_y - p), d = g_vy 1[p_y > eps] p_y + g_l
+        d = None
+        if g_vy is not None:
+            p_y = p.gather(1, index)
+            d = torch.where(p_y > eps, p_y, 0.0).mul_(g_vy.unsqueeze(1))
+        if g_l is not None:
+            d = g_l.unsqueeze(1) if d is None else d.add_(g_l.unsqueeze(1))
+        if g_off is not None:
+            g = g_off.unsqueeze(1)
+            if v is not None:                            # max(p, eps) with 0 at y -> m_j p_j
+                w = torch.threshold_(v, eps, 0.0)
+            else:                                        # second backward (retain_graph=True)
+                w = F.threshold(p, eps, 0.0).scatter_(1, index, 0.0)
+            c = w.sum(1, keepdim=True).mul_(g)
+            if d is not None:
+                c = c.add_(d)
+            grad = w.mul_(g).addcmul_(p, c, value=-1.0)
+        elif d is not None:
+            grad = p * -d
+        else:
+            return None, None, None, None
+        if d is not None:
+            grad.scatter_add_(1, index, d.to(grad.dtype))
+        return grad, None, None, None
+
+
+def clamped_off_target(batch: "Batch", eps: float, with_logp_y: bool = False):
+    """``(sum_{k != y} max(p_k, eps), max(p_y, eps), log p_y or None)``, each (N, ...), with the
+    fused backward of :class:`_ClampedOffTarget`."""
+    return _ClampedOffTarget.apply(batch.logits, batch, eps, with_logp_y)
+
+
+class _SquareMass(torch.autograd.Function):
+    """``(sum_k p_k^2, p_y)`` from the logits with an analytic backward (no log_softmax)::
+
+        d sum p^2 / dz_j = 2 p_j (p_j - sum_k p_k^2),   d p_y / dz_j = p_y (1[j = y] - p_j)
+
+    One softmax (or ``exp`` of the cached ``log p``) and one dot product forward, three elementwise
+    passes backward on one temporary. Saves ``p`` only. First-order only.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, batch):
+        p = batch.p_detached()
+        sq = torch.linalg.vecdot(p, p, dim=1)
+        p_y = p.gather(1, batch.index)
+        ctx.index = batch.index
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(p, sq, p_y)
+        return sq, p_y.squeeze(1)
+
+    @staticmethod
+    def backward(ctx, g_sq, g_py):
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "this asymloss loss supports first-order gradients only; double backward "
+                "(create_graph=True) is not differentiable through its fused sum of squares."
+            )
+        p, sq, p_y = ctx.saved_tensors
+        index = ctx.index
+        g2 = (g_sq if g_sq is not None else torch.zeros_like(sq)).unsqueeze(1) * 2.0
+        c = g2 * sq.unsqueeze(1)                         # p_j (2g p_j - (2g sq + g_py p_y)) + g_py p_y e_y
+        if g_py is not None:
+            gp = g_py.unsqueeze(1) * p_y
+            c = c + gp
+        grad = (p * g2).sub_(c).mul_(p)
+        if g_py is not None:
+            grad.scatter_add_(1, index, gp)
+        return grad, None
+
+
+def square_mass(batch: "Batch"):
+    """``(sum_k p_k^2, p_y)``, each (N, ...), with the fused backward of :class:`_SquareMass`."""
+    return _SquareMass.apply(batch.logits, batch)
+
+
+class _LogProbSum(torch.autograd.Function):
+    """``(sum_k log p_k, log p_y)`` from the logits with an analytic backward (NCE's two parts).
+
+    Forward: one log_softmax, its row sum and the label's entry; then the same buffer is turned
+    into ``p = exp(log p)`` in place, which the backward needs and which is shared with the
+    batch (:meth:`Batch.p_detached`) for the fused passive terms. Backward, w.r.t. the logits::
+
+        d sum_k log p_k / dz_j = 1 - C p_j,    d log p_y / dz_j = 1[j = y] - p_j
+
+    one (N, C, ...) buffer, no log_softmax backward. First-order only.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, batch):
+        logp = torch.log_softmax(logits, dim=1)
+        index = batch.index
+        total = logp.sum(1)
+        logp_y = logp.gather(1, index).squeeze(1)
+        p = logp.exp_()
+        if batch._p is None:
+            batch._p = p
+        ctx.index = index
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(p)
+        return total, logp_y
+
+    @staticmethod
+    def backward(ctx, g_total, g_y):
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "this asymloss loss supports first-order gradients only; double backward "
+                "(create_graph=True) is not differentiable through its fused log-probability sum."
+            )
+        (p,) = ctx.saved_tensors
+        if g_total is None and g_y is None:
+            return None, None
+        c = None
+        if g_total is not None:
+            g_total = g_total.unsqueeze(1)
+            c = g_total * p.shape[1]
+        if g_y is not None:
+            g_y = g_y.unsqueeze(1)
+            c = g_y if c is None else c + g_y
+        grad = p * c.neg_() if c is not g_y else p * -c
+        if g_total is not None:
+            grad.add_(g_total)
+        if g_y is not None:
+            grad.scatter_add_(1, ctx.index, g_y.to(grad.dtype))
+        return grad, None
+
+
+def log_prob_sum(batch: "Batch"):
+    """``(sum_k log p_k, log p_y)``, each (N, ...), with the fused backward of :class:`_LogProbSum`;
+    caches ``log p_y`` and ``p`` on the batch (not ``log p``: its buffer becomes ``p``)."""
+    total, logp_y = _LogProbSum.apply(batch.logits, batch)
+    if batch._logp_y is None:
+        batch._logp_y = logp_y
+    return total, logp_y
 
 
 def step(x: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,8 @@ With ``p = softmax(input)`` and ``p_y`` the probability of the label, the per-sa
     sce    alpha CE + beta RCE               ngce  (1-p~_y^q) / (K - sum_k p~_k^q)
     nmae   scale (1-p_y) / (K-1)             nrce  RCE_y / sum_k RCE_k
 
-No loss builds a one-hot (N, C) tensor: ``log p_y`` is gathered from ``log_softmax``.
+No loss builds a one-hot (N, C) tensor: ``log p_y`` is gathered (from ``log_softmax`` or inside the
+fused autograd Functions of ``_core``, which compute value and gradient w.r.t. the logits together).
 
 Example::
 
@@ -42,6 +43,7 @@ import math
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 
 from .._validation import check_number
 from . import _core
@@ -133,54 +135,30 @@ def _k_mae(b: Batch, scale: float) -> Tensor:
     return scale * b.one_minus_p_y()
 
 
-def _clamp_inactive(b: Batch, eps: float) -> bool:
-    """True when no probability of the batch is below ``eps`` (checked on CPU only: no device sync)."""
-    logp = b.logp()
-    return logp.device.type == "cpu" and bool(logp.detach().amin() >= math.log(eps))
-
-
-def _small_mass(b: Batch, eps: float) -> Tensor:
-    """sum_k min(p_k, eps): the mass the reference clamp ``max(p, eps)`` adds back (fused backward)."""
-    def fwd(logp):
-        v = b.p_detached().clamp_max(eps)
-        return v.sum(1), (v,)
-
-    def bwd(logp, aux, g):
-        (v,) = aux                                       # d/dl min(e^l, eps) = p 1[p < eps]
-        return (v * g).mul_(_core.step(torch.rsub(v, eps)))
-
-    return _core.row_sum(b.logp(), fwd, bwd)
-
-
-def _off_target_mass(b: Batch, eps: float, below: Optional[Tensor] = None) -> Tensor:
-    """sum_{k != y} max(p_k, eps), without cancellation: (1 - p_y) + sum_{k != y} (eps - p_k)_+.
-
-    When the clamp is inactive for the whole batch this is exactly ``1 - p_y`` (value and gradient).
-    """
-    if eps == 0 or (below is None and _clamp_inactive(b, eps)):
+def _off_target_mass(b: Batch, eps: float) -> Tensor:
+    """sum_{k != y} max(p_k, eps): ``1 - p_y`` for ``eps = 0``, else the fused clamped sum."""
+    if eps == 0:
         return b.one_minus_p_y()
-    K = b.num_classes
-    if below is None:
-        below = _small_mass(b, eps)                      # sum_k min(p_k, eps)
-    below_y = b.p_y().clamp_max(eps)
-    return b.one_minus_p_y() + ((K - 1) * eps - (below - below_y))
+    return _core.clamped_off_target(b, eps)[0]
 
 
 def _sum_exp_scaled(b: Batch, s: float, lmin: float) -> Tensor:
-    """sum_k exp(s * max(log p_k, lmin)) = sum_k max(p_k, e^lmin)^s, with a fused backward."""
+    """sum_k exp(s * max(log p_k, lmin)) = sum_k max(p_k^s, e^(s lmin)), with a fused backward."""
+    floor = math.exp(s * lmin) if lmin > -math.inf else 0.0
+
     def fwd(logp):
-        v = logp.clamp_min(lmin) if lmin > -math.inf else logp.clone()
-        v.mul_(s).exp_()
+        v = (logp * s).exp_()                            # p_k^s
+        if floor > 0:
+            v.clamp_min_(floor)
         return v.sum(1), (v,)
 
-    def bwd(logp, aux, g):
-        (v,) = aux
-        out = v * (g * s)
-        if lmin > -math.inf:
-            out.mul_(_core.step((logp - lmin).clamp_min_(0)))
-        return out
+    def bwd(logp, aux, g):                               # s p_k^s 1[p_k^s > floor]
+        (v,) = aux                                       # consumed: the gradient reuses its buffer
+        if floor > 0:
+            torch.threshold_(v, floor, 0.0)
+        return v.mul_(g * s)
 
-    return _core.row_sum(b.logp(), fwd, bwd)
+    return _core.row_sum(b.logp(), fwd, bwd, b)
 
 
 def _k_rce(b: Batch, A: float, eps: float) -> Tensor:
@@ -195,11 +173,32 @@ def _k_gce(b: Batch, q: float, eps: float) -> Tensor:
 
 
 def _k_sce(b: Batch, alpha: float, beta: float, A: float, eps: float) -> Tensor:
-    return _combine(b, alpha, _k_ce, (), beta, _k_rce, (A, eps))
+    if eps == 0 or alpha == 0 or beta == 0 or b._logp is not None:
+        return _combine(b, alpha, _k_ce, (), beta, _k_rce, (A, eps))
+    # one fused Function for both terms: no log_softmax forward or backward
+    off, _, logp_y = _core.clamped_off_target(b, eps, with_logp_y=True)
+    return (A * beta) * off - alpha * logp_y
 
 
 def _k_nce(b: Batch) -> Tensor:
-    return b.logp_y() / b.logp().sum(1)
+    # fused on the logits (shares p with the batch) for short rows, where exp(log p) is cheap
+    # next to the log_softmax backward it replaces; from C ~ 64 on the log_softmax path is faster
+    if b._logp is None and b._logp_y is None and b.num_classes < 64:
+        total, logp_y = _core.log_prob_sum(b)
+        return logp_y / total
+    return _k_nce_logp(b)
+
+
+def _k_nce_logp(b: Batch) -> Tensor:
+    """NCE on the batch's log_softmax (when another term needs every log p_k too)."""
+    def fwd(logp):
+        return logp.sum(1), ()
+
+    def bwd(logp, aux, g):
+        return torch.empty_like(logp).copy_(g.expand_as(logp))
+
+    den = _core.row_sum(b.logp(), fwd, bwd, b)          # first: gathers log p_y in the same Function
+    return b.logp_y() / den
 
 
 def _pow(x: Tensor, gamma: float) -> Tensor:
@@ -218,7 +217,7 @@ def _pow(x: Tensor, gamma: float) -> Tensor:
 
 
 def _focal_mass(b: Batch, gamma: float, detach: bool) -> Tensor:
-    """sum_k (1 - p_k)^gamma log p_k (negative), with a fused backward."""
+    """sum_k (1 - p_k)^gamma log p_k (negative), with a fused backward (gathers log p_y too)."""
     def fwd(logp):
         base = torch.expm1(logp).neg_()                  # 1 - p_k, exact near p_k = 1
         base.clamp_min_(0.0 if detach else _core.tiny(logp.dtype))
@@ -226,29 +225,31 @@ def _focal_mass(b: Batch, gamma: float, detach: bool) -> Tensor:
         return torch.linalg.vecdot(w, logp, dim=1), (base, w)
 
     def bwd(logp, aux, g):
-        base, w = aux
+        base, w = aux                                    # consumed: the gradient reuses a buffer
         if detach:                                       # d/dl [w l] with w constant
-            return w * g
-        # d/dl [base^gamma l] = w - gamma (w / base) p l, with p = 1 - base (finite: base >= tiny)
-        corr = (w / base).mul_(base.neg().add_(1.0)).mul_(logp).mul_(gamma)
-        return corr.neg_().add_(w).mul_(g)
+            return w.mul_(g)
+        # d/dl [base^gamma l] = w - gamma (w / base) p l = w - gamma l (w / base - w), p = 1 - base,
+        # in place in base's buffer (finite: base >= tiny)
+        t = torch.div(w, base, out=base).sub_(w).mul_(logp)
+        return t.mul_(g * -gamma).addcmul_(w, g)
 
-    return _core.row_sum(b.logp(), fwd, bwd)
+    return _core.row_sum(b.logp(), fwd, bwd, b)
 
 
 def _k_nfl(b: Batch, gamma: float, detach: bool) -> Tensor:
     if gamma == 0:
         return _k_nce(b)
+    den = _focal_mass(b, gamma, detach)                  # first: gathers log p_y in the same Function
     num = _focal_factor(b.one_minus_p_y(), gamma, detach) * b.logp_y()
-    return num / _focal_mass(b, gamma, detach)
+    return num / den
 
 
 def _k_ngce(b: Batch, q: float, eps: float) -> Tensor:
-    lp = b.logp_y()
     leps = math.log(eps) if eps > 0 else -math.inf
+    den = b.num_classes - _sum_exp_scaled(b, q, leps)   # first: gathers log p_y in the same Function
+    lp = b.logp_y()
     if eps > 0:
         lp = lp.clamp_min(leps)
-    den = b.num_classes - _sum_exp_scaled(b, q, leps)
     return (0.0 - torch.expm1(q * lp)) / den
 
 
@@ -257,13 +258,10 @@ def _k_nmae(b: Batch, scale: float) -> Tensor:
 
 
 def _k_nrce(b: Batch, eps: float) -> Tensor:
-    if eps == 0 or _clamp_inactive(b, eps):
+    if eps == 0:
         return b.one_minus_p_y() / (b.num_classes - 1)
-    K = b.num_classes
-    below = _small_mass(b, eps)
-    off = _off_target_mass(b, eps, below)
-    total = 1 + (K * eps - below)                        # sum_k max(p_k, eps)
-    return off / ((K - 1) * total)
+    off, v_y, _ = _core.clamped_off_target(b, eps)      # sum_k max(p_k, eps) = off + v_y
+    return off / ((b.num_classes - 1) * (off + v_y))
 
 
 def _k_agce(b: Batch, a: float, q: float) -> Tensor:
@@ -283,8 +281,8 @@ def _k_ael(b: Batch, a: float) -> Tensor:
 
 
 def _k_anorm(b: Batch, a: float, p: float, eps: float) -> Tensor:
+    total = _sum_exp_scaled(b, p, math.log(eps))        # sum_k p~_k^p (first: gathers log p_y)
     py = b.p_y().clamp_min(eps)
-    total = _sum_exp_scaled(b, p, math.log(eps))        # sum_k p~_k^p
     return (total - py.pow(p) + (a - py).pow(p) - (a - 1) ** p) / p
 
 
@@ -297,24 +295,16 @@ def _k_nnce(b: Batch, min_prob: float) -> Tensor:
         return v.sum(1), (v,)
 
     def bwd(logp, aux, g):                               # d/dl max(l, lmin) = 1[l > lmin]
-        (v,) = aux
-        return _core.step(v - lmin).mul_(g)
+        (v,) = aux                                       # v - lmin >= 0: sign is the step
+        return v.sub_(lmin).sign_().mul_(g)
 
-    den = _core.row_sum(b.logp(), fwd, bwd) + b.num_classes * A
+    den = _core.row_sum(b.logp(), fwd, bwd, b) + b.num_classes * A   # first: gathers log p_y
     return 1 - (b.logp_y().clamp_min(lmin) + A) / den
 
 
 def _k_amse(b: Batch, a: float) -> Tensor:
-    def fwd(logp):
-        p = b.p_detached()
-        return torch.linalg.vecdot(p, p, dim=1), ()
-
-    def bwd(logp, aux, g):                               # d/dl e^{2l} = 2 p^2
-        p = b.p_detached()
-        return (p * p).mul_(g * 2)
-
-    sq = _core.row_sum(b.logp(), fwd, bwd)               # sum_k p_k^2
-    return (sq - 2 * a * b.p_y() + a * a) / b.num_classes
+    sq, p_y = _core.square_mass(b)                       # sum_k p_k^2, p_y (fused backward)
+    return (sq - 2 * a * p_y + a * a) / b.num_classes
 
 
 def _k_ce_eps(b: Batch, m: float) -> Tensor:
@@ -574,7 +564,7 @@ def anl_ce(input: Tensor, target: Tensor, *, alpha: float = 5.0, beta: float = 5
     """ANL-CE ``alpha * NCE + beta * NNCE`` (Ye et al. 2023). The paper's ``delta * ||theta||_1``
     term acts on the model's parameters: it belongs to the training engine, not here."""
     _check_ab(alpha, beta); CHECKS["nnce"](min_prob)
-    return _run(input, target, lambda b: _combine(b, alpha, _k_nce, (), beta, _k_nnce, (min_prob,)),
+    return _run(input, target, lambda b: _combine(b, alpha, _k_nce_logp, (), beta, _k_nnce, (min_prob,)),
                 weight, ignore_index, reduction, min_classes=2)
 
 

@@ -49,6 +49,9 @@ class Loss(nn.Module):
     kind: str = "active"
     hparam_names: tuple = ()
     min_classes: int = 1
+    #: the kernel reads every class's log p (b.logp()): in a combination it is computed first, so
+    #: that the other term shares it rather than taking a fused path that skips log_softmax
+    needs_logp: bool = False
 
     def __init__(self, *, weight: Optional[torch.Tensor] = None, ignore_index: int = -100,
                  reduction: str = "mean", num_classes: Optional[int] = None):
@@ -182,6 +185,7 @@ class NCE(Loss):
 class NFL(Loss):
     """Normalised focal loss ``FL_y / sum_k FL_k``; ``detach=True`` = reference gradient."""
     name, kind, hparam_names, min_classes = "nfl", "active", ("gamma", "detach"), 2
+    needs_logp = True
 
     def __init__(self, gamma: float = 0.5, detach: bool = False, **common):
         F.CHECKS["nfl"](gamma, detach)
@@ -195,6 +199,7 @@ class NFL(Loss):
 class NGCE(Loss):
     """Normalised GCE ``(1 - p~_y^q) / (K - sum_k p~_k^q)``, ``p~ = max(p, eps)``."""
     name, kind, hparam_names, min_classes = "ngce", "active", ("q", "eps"), 2
+    needs_logp = True
 
     def __init__(self, q: float = 0.7, eps: float = F.REF_EPS, **common):
         F.CHECKS["ngce"](q, eps)
@@ -273,6 +278,7 @@ class AEL(Loss):
 class ANorm(Loss):
     """Asymmetric norm loss of the ALFs code ``(sum_k |a 1[k=y] - p~_k|^p - (a-1)^p) / p``."""
     name, kind, hparam_names = "anorm", "passive", ("a", "p", "eps")
+    needs_logp = True
 
     def __init__(self, a: float = 1.5, p: float = 0.9, eps: float = 1e-5, **common):
         F.CHECKS["anorm"](a, p, eps)
@@ -286,6 +292,7 @@ class ANorm(Loss):
 class NNCE(Loss):
     """Normalised negative cross-entropy of ANL (Ye et al. 2023)."""
     name, kind, hparam_names, min_classes = "nnce", "passive", ("min_prob",), 2
+    needs_logp = True
 
     def __init__(self, min_prob: float = 1e-7, **common):
         F.CHECKS["nnce"](min_prob)
@@ -352,6 +359,8 @@ class ActivePassive(Loss):
         self.alpha, self.beta = _num(alpha), _num(beta)
 
     def kernel(self, b):
+        if (self.alpha and self.active.needs_logp) or (self.beta and self.passive.needs_logp):
+            b.logp()  # shared by both terms (see Loss.needs_logp)
         return F._combine(b, self.alpha, self.active.kernel, (), self.beta, self.passive.kernel, ())
 
     def hparams(self) -> dict:
