@@ -198,6 +198,9 @@ def test_cli_train_runs_and_writes_a_record(tmp_path):
     (["--noise", "symetric:0.4"], "symmetric"),
     (["--protocol", "paper-mnst"], "paper-mnist"),
     (["--set", "lr=-1"], "lr must be > 0"),
+    (["--noise", "asymmetric:0.4", "--set", "dataset=fashion-mnist"], "on dataset 'fashion-mnist'"),
+    (["--loss", "aul", "--param", "a=0.5"], "a must be > 1; got 0.5"),
+    (["--protocol", "paper-webvision"], "configuration only"),
 ])
 def test_cli_train_rejects_bad_arguments_before_training(args, message, tmp_path):
     res = runner.invoke(app, ["train", "--protocol", "demo-digits", "--out", str(tmp_path / "x"), *args])

@@ -210,8 +210,7 @@ def train_cmd(
     """Train one model on noisy labels with a chosen loss under a protocol."""
     from rich.table import Table
 
-    import asymloss
-    from .train import get_protocol, train
+    from .train import check_config, get_protocol, train
 
     overrides = {"loss": loss, "noise": noise, "seed": seed, "device": device}
     for key, value in (("noise_seed", noise_seed), ("epochs", epochs), ("subset", subset),
@@ -223,12 +222,7 @@ def train_cmd(
     overrides.update(_parse_overrides(set_))
     try:  # everything that can be checked is checked before any training
         cfg = get_protocol(protocol, **overrides)
-        asymloss.noise.parse_noise(cfg.noise)
-        from .train.engine import build_loss, resolve_device
-        build_loss(cfg, 10 if cfg.dataset != "cifar100" else 100)
-        resolve_device(cfg.device)
-        data = asymloss.data.load(cfg.dataset, root=cfg.data_dir)
-        del data
+        check_config(cfg)
     except (KeyError, ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
         _fail(str(exc))
     record = train(cfg, out, progress=True)

@@ -9,7 +9,7 @@
 """
 from ._corrupt import NoisyLabels, corrupt, empirical_transition, labels_sha256
 from ._instance import RATE_STD as INSTANCE_RATE_STD
-from ._matrices import CIFAR100_COARSE, check_transition, noise_ratio, transition_matrix
+from ._matrices import CIFAR100_COARSE, DATASET_CLASSES, check_transition, noise_ratio, transition_matrix
 from ._real import read_human_pt
 from ._sampling import reference_sampler
 from ._spec import CIFAR10N_VARIANTS, NoiseSpec, list_noise_kinds, parse_noise
@@ -28,6 +28,7 @@ __all__ = [
     "empirical_transition",
     "read_human_pt",
     "CIFAR100_COARSE",
+    "DATASET_CLASSES",
     "CIFAR10N_VARIANTS",
     "INSTANCE_RATE_STD",
 ]

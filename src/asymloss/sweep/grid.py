@@ -338,39 +338,18 @@ def _dedupe(specs: Sequence[LossSpec]) -> tuple[LossSpec, ...]:
     return tuple(seen.values())
 
 
-_NUM_CLASSES = {"mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar100": 100, "digits": 10, "webvision-mini": 50}
-
-
 def _validate_loss(config: Any) -> None:
     """Build the run's loss as the engine will, so a bad name or parameter fails before any run."""
-    import asymloss
+    from ..train.checks import check_loss
 
-    if not hasattr(asymloss, "create_loss"):  # losses not available in this build
-        return
-    from ..train.engine import build_loss
-
-    num_classes = _NUM_CLASSES.get(config.dataset.split(":")[0], 10)
-    try:
-        build_loss(config, num_classes)
-    except (KeyError, ValueError, TypeError) as e:
-        msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
-        raise type(e)(f"loss {loss_label(config.loss, config.loss_params)!r} "
-                      f"(preset {config.loss_preset!r}): {msg}") from e
+    check_loss(config, label=loss_label(config.loss, config.loss_params))
 
 
 def _validate_noise(spec: str, config: Any) -> None:
     """Parse the spec and, for matrix noise, build its transition matrix for the run's dataset."""
-    from .. import noise
+    from ..train.checks import check_noise
 
-    parsed = noise.parse_noise(spec)
-    if parsed.kind in ("symmetric", "asymmetric", "pairflip", "uniform"):
-        dataset = config.dataset.split(":")[0]
-        try:
-            noise.transition_matrix(parsed.kind, parsed.rate, num_classes=_NUM_CLASSES.get(dataset, 10),
-                                    dataset=dataset if parsed.kind == "asymmetric" else None)
-        except (KeyError, ValueError) as e:
-            msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
-            raise type(e)(f"noise {spec!r} on dataset {config.dataset!r}: {msg}") from e
+    check_noise(config.replace(noise=spec))
 
 
 def expand_grid(grid: Grid, *, validate: bool = True) -> list["Run"]:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .._io import atomic_torch_save, atomic_write_json, read_json
+from .checks import check_supported
 from .config import TrainConfig
 from .record import environment, summarise_epochs
 
@@ -202,12 +203,7 @@ def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: b
 
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
-    if config.random_resized_crop is not None or config.color_jitter:
-        raise NotImplementedError(
-            "random_resized_crop and color_jitter (the WebVision protocol's augmentation) are part of the "
-            "protocol's configuration but not of the batched augmentation yet; the paper-webvision protocol "
-            "is configuration only. Override them (--set random_resized_crop=null --set color_jitter=0) to train anyway."
-        )
+    check_supported(config)
     out = Path(out_dir) if out_dir is not None else None
     record = checkpoint = None
     if out is not None and resume:
