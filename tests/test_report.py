@@ -227,6 +227,9 @@ def test_table_property_mean_std_bold_against_numpy(cells):
             column = [round(100 * float(np.mean(v)), 2) for (l, n), v in cells.items() if n == noise]
             is_best = round(100 * float(np.mean(cells[(loss, noise)])), 2) == max(column)
             assert cell.startswith("**") == is_best
-            assert cell.strip("*").startswith(f"{100 * np.mean(cells[(loss, noise)]):.2f}")
+            # the cell shows the mean rounded to 2 decimals (compare numerically: a mean that sits on a
+            # rounding boundary, e.g. 62.175, may round either way depending on summation order)
+            shown = float(cell.strip("*").split()[0])
+            assert abs(shown - 100 * np.mean(cells[(loss, noise)])) <= 0.005 + 1e-9
             n_differ = len({len(v) for v in cells.values()}) > 1
             assert ("(n=" in cell) == n_differ
