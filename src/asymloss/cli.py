@@ -268,8 +268,8 @@ def demo_cmd(
     table.add_column("loss")
     for nz in DEMO_NOISE:
         table.add_column(nz, justify="right")
+    col_best = {nz: max(results[(loss, nz)] for loss in DEMO_LOSSES) for nz in DEMO_NOISE}
     for loss in DEMO_LOSSES:
-        col_best = {nz: max(results[(l, nz)] for l in DEMO_LOSSES) for nz in DEMO_NOISE}
         cells = []
         for nz in DEMO_NOISE:
             v = results[(loss, nz)]

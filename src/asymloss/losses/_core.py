@@ -228,6 +228,15 @@ def compute(
     return out.to(input.dtype) if out.dtype != input.dtype else out
 
 
+
+def _first_order_only(what: str) -> None:
+    """Refuse a double backward (``create_graph=True``) through a hand-written backward."""
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            "this asymloss loss supports first-order gradients only; double backward "
+            f"(create_graph=True) is not differentiable through its {what}."
+        )
+
 class _RowSum(torch.autograd.Function):
     """``S = sum_k g(log p_k)`` over dim 1 with a hand-written backward.
 
@@ -255,11 +264,7 @@ class _RowSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_S, grad_y):
-        if torch.is_grad_enabled():  # create_graph=True: the hand-written backward is first-order only
-            raise RuntimeError(
-                "this asymloss loss supports first-order gradients only; double backward "
-                "(create_graph=True) is not differentiable through its fused row sum."
-            )
+        _first_order_only("fused row sum")
         (logp,) = ctx.saved_tensors
         aux = ctx.aux
         if aux is None:  # a second backward (retain_graph=True): the first one consumed aux
@@ -326,11 +331,7 @@ class _ClampedOffTarget(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_off, g_vy, g_l):
-        if torch.is_grad_enabled():
-            raise RuntimeError(
-                "this asymloss loss supports first-order gradients only; double backward "
-                "(create_graph=True) is not differentiable through its fused clamp."
-            )
+        _first_order_only("fused clamp")
         (p,) = ctx.saved_tensors
         index, eps = ctx.index, ctx.eps
         v, ctx.v = ctx.v, None
@@ -387,11 +388,7 @@ class _SquareMass(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_sq, g_py):
-        if torch.is_grad_enabled():
-            raise RuntimeError(
-                "this asymloss loss supports first-order gradients only; double backward "
-                "(create_graph=True) is not differentiable through its fused sum of squares."
-            )
+        _first_order_only("fused sum of squares")
         p, sq, p_y = ctx.saved_tensors
         index = ctx.index
         g2 = (g_sq if g_sq is not None else torch.zeros_like(sq)).unsqueeze(1) * 2.0
@@ -438,11 +435,7 @@ class _LogProbSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_total, g_y):
-        if torch.is_grad_enabled():
-            raise RuntimeError(
-                "this asymloss loss supports first-order gradients only; double backward "
-                "(create_graph=True) is not differentiable through its fused log-probability sum."
-            )
+        _first_order_only("fused log-probability sum")
         (p,) = ctx.saved_tensors
         if g_total is None and g_y is None:
             return None, None

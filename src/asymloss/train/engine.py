@@ -116,9 +116,7 @@ def build_loss(config: TrainConfig, num_classes: int) -> tuple[nn.Module, Option
     import asymloss
 
     preset = config.loss_preset
-    if preset is not None:
-        if preset not in asymloss.list_presets():
-            asymloss.get_preset(preset, config.loss)  # raises the registry's clear error
+    if preset in asymloss.list_presets():  # an unknown preset is left to create_loss's clear error
         try:
             asymloss.get_preset(preset, config.loss)
         except (KeyError, ValueError):
