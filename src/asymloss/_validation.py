@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import difflib
 import math
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
+
+import numpy as np
 
 __all__ = [
     "closest_names",
     "unknown_name_error",
     "check_choice",
     "check_number",
+    "plain_scalar",
 ]
 
 
@@ -65,9 +68,15 @@ def check_number(
 ) -> float:
     """Validate a real (or integer) scalar against open/closed bounds; return it.
 
+    NumPy scalars and 0-d arrays are accepted like the Python numbers they hold and returned as
+    those (``np.float32(0.5)`` → ``0.5`` as a ``float``, ``np.int64(3)`` → ``3``).
+
     >>> check_number("q", 0.7, gt=0)
     0.7
+    >>> check_number("seed", np.int64(1), ge=0, integer=True)
+    1
     """
+    value = plain_scalar(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
         integer and not isinstance(value, int)
     ):
@@ -91,4 +100,16 @@ def check_number(
         ok &= value <= le
     if not ok:
         raise ValueError(f"{arg} must be {' and '.join(bounds)}; got {value!r}.")
+    return value
+
+
+def plain_scalar(value: Any) -> Any:
+    """A NumPy scalar or 0-d array as the Python number it holds; anything else unchanged.
+
+    NumPy booleans become ``bool`` (and are then refused where a number is expected, like ``True``).
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, np.generic):
+        return value.item()
     return value

@@ -27,10 +27,29 @@ def _root() -> None:
     console = Console()  # one per invocation: it sees this invocation's terminal and $COLUMNS
 
 
+#: What a user's mistake or a damaged file raises (the library's messages name the argument or
+#: file, the problem and what to do); printed as one ``error:`` line, exit status 2.
+_USER_ERRORS = (KeyError, ValueError, TypeError, OSError, RuntimeError, ImportError)
+
+
 def _fail(message: str) -> None:
     """Print a clear error and exit with status 2 (bad usage) before any work starts."""
-    console.print(f"[bold red]error:[/] {message}")
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code=2)
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
+def _interrupted(message: str) -> None:
+    """After Ctrl-C: say what happened and how to go on; exit status 130 (as a shell does)."""
+    from rich.markup import escape
+
+    console.print(f"[bold yellow]interrupted:[/] {escape(message)}")
+    raise typer.Exit(code=130)
 
 
 @app.command()
@@ -106,6 +125,8 @@ def theory_cmd(
 
     params = _parse_overrides(param, "--param")
     params.update({k: v for k, v in (("a", a), ("q", q)) if v is not None})
+    if classes is None and dataset is None and ":" in noise:
+        _fail(f"--noise {noise!r} needs the number of classes: give --classes K or --dataset (mnist, cifar10, ...).")
     try:  # every argument is checked before any numerical work
         module = theory._resolve.registry().create_loss(loss, preset=preset, **params)
         T = theory.as_transition_matrix(noise, classes, dataset)
@@ -187,7 +208,11 @@ def _parse_overrides(items: List[str], option: str = "--set") -> dict:
         if "=" not in item:
             _fail(f"{option} expects key=value; got {item!r}.")
         key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            _fail(f"{option} {item!r}: the value is not a number, boolean, list or plain word; quote it "
+                  "if it is text.")
     return out
 
 
@@ -206,11 +231,13 @@ def train_cmd(
     loss_preset: Optional[str] = typer.Option(None, help="Loss preset (default: the protocol's), e.g. paper:cifar10."),
     param: List[str] = typer.Option([], "--param", help="Loss hyperparameter override key=value, e.g. --param a=0.6 (repeatable)."),
     set_: List[str] = typer.Option([], "--set", help="Any config field override key=value, e.g. --set lr=0.05 (repeatable)."),
+    restart: bool = typer.Option(False, "--restart", help="Start the run in --out again from epoch 0 (e.g. when its checkpoint is unreadable); its old files are kept beside it."),
 ) -> None:
     """Train one model on noisy labels with a chosen loss under a protocol."""
-    from rich.table import Table
+    import warnings
 
-    from .train import check_config, get_protocol, train
+    from .train import CheckpointError, check_config, get_protocol, inspect_run, restart_run, train
+    from .train.checks import SmallSubsetWarning
 
     overrides = {"loss": loss, "noise": noise, "seed": seed, "device": device}
     for key, value in (("noise_seed", noise_seed), ("epochs", epochs), ("subset", subset),
@@ -220,21 +247,81 @@ def train_cmd(
     if param:
         overrides["loss_params"] = _parse_overrides(param, "--param")
     overrides.update(_parse_overrides(set_))
+    state, caught = None, []
     try:  # everything that can be checked is checked before any training
         cfg = get_protocol(protocol, **overrides)
-        check_config(cfg)
-    except (KeyError, ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
-        _fail(str(exc))
-    record = train(cfg, out, progress=True)
+        if out is not None:
+            try:
+                state = inspect_run(out, cfg)
+            except CheckpointError:
+                if not restart:
+                    raise
+        if state is not None and state.status == "complete" and not restart:
+            console.print(f"This run is already complete ({state.epochs_done} of {state.epochs} epochs); its record is "
+                          f"{out}/record.json (--restart trains it again).")
+            _print_train_result(cfg, state.record, out)
+            return
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SmallSubsetWarning)
+            check_config(cfg)
+    except _USER_ERRORS as exc:
+        _fail(_message(exc))
+    for w in caught:
+        console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+    if out is None:
+        console.print("[dim]note: no --out, so nothing is saved (give --out DIR to keep the record and be able "
+                      "to resume).[/]")
+    elif restart:
+        try:
+            moved = restart_run(out, cfg)
+        except _USER_ERRORS as exc:
+            _fail(_message(exc))
+        if moved:
+            console.print(f"Restarting from epoch 0; the earlier files are kept in {out} as "
+                          f"{', '.join(p.name for p in moved)}.")
+    elif state is not None and state.status == "resumable":
+        console.print(f"Resuming from epoch {state.epochs_done} of {state.epochs} ({out}/checkpoint.pt).")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SmallSubsetWarning)  # shown above
+            record = train(cfg, out, progress=True)
+    except KeyboardInterrupt:
+        if out is None:
+            _interrupted("nothing was saved (no --out).")
+        done = _epochs_in(out)
+        _interrupted(f"{out} holds {done} of {cfg.epochs} epochs; run the same command again to resume "
+                     f"from epoch {done}." if done else f"no epoch had finished, so {out} holds nothing to "
+                     "resume; run the same command again to start it.")
+    except _USER_ERRORS as exc:  # e.g. a checkpoint damaged while the data were being checked
+        _fail(_message(exc))
+    _print_train_result(cfg, record, out)
+
+
+def _epochs_in(out: str) -> int:
+    import json
+    from pathlib import Path
+
+    try:
+        return len(json.loads((Path(out) / "record.json").read_text()).get("epochs") or [])
+    except (OSError, ValueError):
+        return 0
+
+
+def _print_train_result(cfg, record: dict, out: Optional[str]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     final = record["final"]
-    table = Table(title=f"{cfg.protocol}: {cfg.loss} under {cfg.noise} (seed {cfg.seed})")
+    table = Table(title=escape(f"{cfg.protocol}: {cfg.loss} under {cfg.noise} (seed {cfg.seed})"))
     for col in ("last test acc", "best test acc (epoch)", "realised noise", "images/s", "wall time"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
+    ips = final.get("images_per_s")
     table.add_row(f"{100 * final['last_test_acc']:.2f}%", f"{100 * final['best_test_acc']:.2f}% ({final['best_epoch']})",
-                  f"{100 * record['noise'].get('subset_rate', record['noise']['rate']):.2f}%", f"{final['images_per_s']:,.0f}", f"{final['wall_time_s']:.1f} s")
+                  f"{100 * record['noise'].get('subset_rate', record['noise']['rate']):.2f}%",
+                  f"{ips:,.0f}" if ips else "–", f"{final['wall_time_s']:.1f} s")
     console.print(table)
     if record["data"].get("note"):
-        console.print(f"[yellow]note:[/] {record['data']['note']}")
+        console.print(f"[yellow]note:[/] {escape(record['data']['note'])}")
     if out:
         console.print(f"run record: {out}/record.json")
 
@@ -251,9 +338,14 @@ def demo_cmd(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from .train.demo import DEMO_LOSSES, DEMO_NOISE, run_demo
+    from .train import check_config
+    from .train.demo import DEMO_LOSSES, DEMO_NOISE, demo_configs, run_demo
 
     overrides = {"epochs": epochs} if epochs is not None else {}
+    try:  # validated like train's options, before anything runs
+        check_config(demo_configs(seed=seed, **overrides)[0])
+    except _USER_ERRORS as exc:
+        _fail(_message(exc))
     t0 = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("ETA"), TimeRemainingColumn(), console=console) as bar:
@@ -262,7 +354,11 @@ def demo_cmd(
         def on_run(i, total, cfg):
             bar.update(task, completed=i, description=f"{cfg.loss} / {cfg.noise}")
 
-        results = run_demo(seed=seed, on_run=on_run, **overrides)
+        try:
+            results = run_demo(seed=seed, on_run=on_run, **overrides)
+        except KeyboardInterrupt:
+            bar.stop()
+            _interrupted("the demo saves nothing; run `asymloss demo` again to see its table.")
         bar.update(task, completed=len(results), description="done")
     table = Table(title=f"Test accuracy (%) on scikit-learn digits, MLP, last of {epochs or 40} epochs, seed {seed}")
     table.add_column("loss")
@@ -301,13 +397,15 @@ def sweep_cmd(
     threads_per_run: Optional[int] = typer.Option(None, help="CPU threads per run (default: CPUs divided between the workers; Ray: 1)."),
     gpus_per_run: Optional[float] = typer.Option(None, help="Ray: fraction of a GPU per run when the cluster has GPUs (default 0.25)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run failed runs again (their error.json is removed)."),
+    restart_unreadable: bool = typer.Option(False, "--restart-unreadable", help="Start unfinished runs whose checkpoint is unreadable again from epoch 0 (the damaged files are kept)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and list the runs, run nothing."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the sweep's progress bar."),
 ) -> None:
     """Run a grid of losses × noise settings × seeds into a results store (resumable)."""
     from rich.table import Table
 
-    from .sweep import ResultsStore, build_grid, expand_grid, list_executors, run_sweep
+    from .sweep import (ResultsStore, SweepInterrupted, build_grid, check_store_dir, check_sweep, expand_grid,
+                        list_executors, plan_sweep, run_sweep)
 
     if executor not in list_executors():
         _fail(f"--executor must be one of {', '.join(list_executors())}; got {executor!r}.")
@@ -315,16 +413,20 @@ def sweep_cmd(
         _fail("--address is only used with --executor ray.")
     overrides = {k: v for k, v in (("epochs", epochs), ("subset", subset), ("data_dir", data_dir)) if v is not None}
     overrides.update(_parse_overrides(set_))
-    try:  # everything is validated before any run starts
+    try:  # everything is validated before any run starts: each run's config, the device, each dataset once
+        store = ResultsStore(check_store_dir(out))
         g = build_grid(grid, protocol=protocol, losses=losses, noise=noise, seeds=seeds, overrides=overrides)
         runs = expand_grid(g)
-    except (KeyError, ValueError, TypeError, FileNotFoundError, ImportError) as exc:
-        _fail(str(exc))
-    store = ResultsStore(out)
+        todo = plan_sweep(runs, store, retry_failed=retry_failed)["todo"]
+        local = executor == "local"
+        check_sweep(todo, store, load_data=local, check_device=local, restart_unreadable=restart_unreadable)
+    except _USER_ERRORS as exc:
+        _fail(_message(exc))
     if dry_run:
         table = Table(title=f"{len(runs)} runs of {g.name or g.protocol}")
-        for col in ("id", "loss", "noise", "seed", "epochs", "status"):
-            table.add_column(col)
+        for col, kw in (("id", {"no_wrap": True}), ("loss", {"no_wrap": True}), ("noise", {}), ("seed", {}),
+                        ("epochs", {}), ("status", {})):
+            table.add_column(col, overflow="fold", **kw)
         for r in runs:
             table.add_row(r.id, r.label, r.config.noise, str(r.config.seed), str(r.config.epochs), store.status(r.id))
         console.print(table)
@@ -332,9 +434,17 @@ def sweep_cmd(
     try:
         summary = run_sweep(g, out, executor=executor, max_workers=max_workers, threads_per_run=threads_per_run,
                             gpus_per_run=gpus_per_run, address=address, retry_failed=retry_failed,
-                            progress=progress, console=console, runs=runs)
-    except (ValueError, TypeError, ImportError, ConnectionError) as exc:
-        _fail(str(exc))
+                            progress=progress, console=console, runs=runs, check=False,
+                            restart_unreadable=restart_unreadable)
+    except SweepInterrupted as exc:
+        sm = exc.summary
+        _interrupted(f"{sm.completed} run(s) finished in this session ({sm.failed} failed), {sm.skipped} were "
+                     f"complete or failed before; {exc.unfinished} unfinished run(s) keep their last checkpoint. Run the "
+                     "same command again to continue.")
+    except KeyboardInterrupt:
+        _interrupted("before any run had started; nothing changed. Run the same command again to start.")
+    except _USER_ERRORS as exc:
+        _fail(_message(exc))
     console.print(f"{summary.completed} run(s) completed, {summary.failed} failed, {summary.skipped} skipped "
                   f"(already done or failed) in {summary.seconds:.1f} s. Store: {out}")
     if summary.failed_ids:

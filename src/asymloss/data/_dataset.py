@@ -24,7 +24,10 @@ def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     (2,)
     """
     labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.size == 0:
+        raise ValueError(f"labels must be a non-empty 1-D array; got shape {labels.shape}.")
     total = labels.shape[0]
+    n = check_number("n", n, ge=0, le=total, integer=True)
     classes, counts = np.unique(labels, return_counts=True)
     exact = counts * (n / total)
     alloc = np.floor(exact).astype(np.int64)

@@ -15,6 +15,8 @@ import io
 import os
 import pickle
 import tarfile
+import zipfile
+import zlib
 from pathlib import Path
 from typing import IO, Any
 
@@ -70,8 +72,8 @@ def gunzip_if_needed(raw: bytes, where: str | os.PathLike = "<bytes>") -> bytes:
     if raw[:2] == b"\x1f\x8b":
         try:
             return gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise FormatError(f"{where}: corrupt gzip data ({e}).") from e
+        except (OSError, EOFError, zlib.error) as e:
+            raise FormatError(f"{where}: corrupt gzip data ({e or 'truncated'}).") from e
     return raw
 
 
@@ -264,6 +266,15 @@ def _text(s) -> str:
 # ---------------------------------------------------------------------------------------------
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
+#: What NumPy and zipfile raise on a truncated, empty or otherwise damaged ``.npz``.
+_DAMAGED = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _why(exc: BaseException, path: Path) -> str:
+    if isinstance(exc, EOFError) or (path.is_file() and path.stat().st_size == 0):
+        return "the file is empty"
+    return f"{type(exc).__name__}: {exc}"
+
 
 def read_npz(path: str | os.PathLike, keys: tuple[str, ...] = NPZ_KEYS) -> dict[str, np.ndarray]:
     """Load the arrays ``keys`` from an ``.npz`` (no pickle). Images must be uint8 ``(N, H, W)`` or
@@ -272,15 +283,18 @@ def read_npz(path: str | os.PathLike, keys: tuple[str, ...] = NPZ_KEYS) -> dict[
     path = Path(path)
     try:
         z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise FormatError(f"{path}: not a readable .npz file ({e}).") from e
+    except _DAMAGED as e:
+        raise FormatError(f"{path}: not a readable .npz file ({_why(e, path)}).") from e
     with z:
         missing = [k for k in keys if k not in z.files]
         if missing:
             raise FormatError(f"{path}: missing array(s) {', '.join(missing)}; it holds {', '.join(z.files) or 'nothing'}.")
-        out = {k: z[k] for k in keys}
-        if "classes" in z.files:
-            out["classes"] = tuple(str(c) for c in z["classes"].tolist())
+        try:  # each array is decompressed and CRC-checked here: a damaged member fails now
+            out = {k: z[k] for k in keys}
+            if "classes" in z.files:
+                out["classes"] = tuple(str(c) for c in z["classes"].tolist())
+        except _DAMAGED as e:
+            raise FormatError(f"{path}: not a readable .npz file: an array is damaged ({_why(e, path)}).") from e
     for split in ("train", "test"):
         xk, yk = f"x_{split}", f"y_{split}"
         if xk not in out:

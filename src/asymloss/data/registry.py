@@ -28,6 +28,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .._datasets import DATASET_ALIASES
 from .._paths import data_root
 from .._validation import unknown_name_error
 from ._dataset import ImageDataset, stratified_indices
@@ -87,6 +88,7 @@ class DatasetSpec:
     extracted: str = ""  # CIFAR: name of the extracted folder
     content: tuple[tuple[str, str], ...] = ()  # IDX: sha256 of each uncompressed file
     offline: str = ""  # file name of the offline npz copy in <root>
+    offline_sha256: str = ""  # sha256 of that file (../shared/datasets/MANIFEST.md)
     offline_note: str = ""
     homepage: str = ""
 
@@ -128,6 +130,7 @@ DATASETS: dict[str, DatasetSpec] = {
             ("t10k-labels-idx1-ubyte", "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
         ),
         offline="mnist.npz",
+        offline_sha256="366ed534da853e9b241d5a8abf2d34216a9adc8d83131578ff7b855ff635777d",
         homepage="http://yann.lecun.com/exdb/mnist/",
     ),
     "fashion-mnist": DatasetSpec(
@@ -153,6 +156,7 @@ DATASETS: dict[str, DatasetSpec] = {
             ("t10k-labels-idx1-ubyte", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
         ),
         offline="fashion_mnist.npz",
+        offline_sha256="14460df40b2998a23f7e130153d2c2e70f915a8696c8c8101d8253e6d8ce5c09",
         homepage="https://github.com/zalandoresearch/fashion-mnist (Debian: package dataset-fashion-mnist)",
     ),
     "cifar10": DatasetSpec(
@@ -176,6 +180,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         extracted="cifar-10-batches-py",
         offline="cifar10_jpeg.npz",
+        offline_sha256="412852faa7f599d5f8d576894309fba9ac21eba952eb190025773d5f08d23d59",
         offline_note=JPEG_NOTE,
         homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
     ),
@@ -199,15 +204,7 @@ DATASETS: dict[str, DatasetSpec] = {
     ),
 }
 
-_ALIASES = {
-    "fashion_mnist": "fashion-mnist",
-    "fashionmnist": "fashion-mnist",
-    "fmnist": "fashion-mnist",
-    "cifar-10": "cifar10",
-    "cifar_10": "cifar10",
-    "cifar-100": "cifar100",
-    "cifar_100": "cifar100",
-}
+_ALIASES = {k: v for k, v in DATASET_ALIASES.items() if v in DATASETS}
 
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SEED = 0
@@ -241,6 +238,9 @@ def _channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...
 
 def _make(name, arrays, classes, mean=None, std=None, note="", source="", **extra) -> ImageDataset:
     x_train, x_test = _nchw(arrays["x_train"]), _nchw(arrays["x_test"])
+    for split, x in (("training", x_train), ("test", x_test)):
+        if x.shape[0] == 0:
+            raise FormatError(f"{source or name}: the {split} set holds no images; a dataset needs both.")
     if mean is None:
         mean, std = _channel_stats(x_train)
     return ImageDataset(
@@ -291,7 +291,15 @@ def _idx_bytes(spec: DatasetSpec, d: Path, fname: str) -> bytes:
     if gz.is_file():
         blob = gz.read_bytes()
         actual_md5 = hashlib.md5(blob, usedforsecurity=False).hexdigest()
-        raw = gunzip_if_needed(blob, gz)
+        try:
+            raw = gunzip_if_needed(blob, gz)
+        except FormatError as e:  # a damaged download: say that the checksum differs too
+            if actual_md5 == md5:
+                raise
+            raise ChecksumError(
+                f"{e} Its md5 is {actual_md5}, not the published {md5}: the file is truncated or corrupt; "
+                "delete it and download it again."
+            ) from e
         if actual_md5 == md5:
             return raw
         actual_sha = hashlib.sha256(raw).hexdigest()
@@ -381,10 +389,38 @@ def _find_original(spec: DatasetSpec, root: Path):
 
 def _load_offline(spec: DatasetSpec, root: Path) -> ImageDataset:
     path = root / spec.offline
-    arrays = read_npz(path)
+    try:
+        arrays = read_npz(path)
+    except FormatError as e:
+        raise _damaged_offline_copy(spec, path, e) from e
     note = spec.offline_note
     src = f"{spec.offline} (offline copy{'' if note else ', exact'})"
     return _make(spec.name, arrays, spec.classes, spec.mean, spec.std, note=note, source=src)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _damaged_offline_copy(spec: DatasetSpec, path: Path, error: FormatError) -> ValueError:
+    """The error for an offline copy that cannot be read: does the file have the known checksum?"""
+    if not spec.offline_sha256:
+        return error
+    actual = _sha256(path)
+    if actual != spec.offline_sha256:
+        return ChecksumError(
+            f"{error} Its sha256 is {actual}, not the expected {spec.offline_sha256} of the offline copy "
+            f"{spec.offline}: the file is truncated or corrupt. Copy it again (../shared/datasets holds one) "
+            f"or delete it."
+        )
+    return FormatError(
+        f"{error} Its sha256 matches the expected one ({spec.offline_sha256}), so the file is intact: "
+        "this NumPy cannot read it (check the installation)."
+    )
 
 
 def download(
@@ -470,7 +506,11 @@ def _load_npz(path: str) -> ImageDataset:
     p = Path(path).expanduser()
     if not p.is_file():
         raise DatasetNotFoundError(f"npz dataset file not found: {p} (name 'npz:<path>' needs an existing .npz).")
-    arrays = read_npz(p)
+    try:
+        arrays = read_npz(p)
+    except FormatError as e:
+        raise FormatError(f"{e} No checksum is known for a user's .npz file, so asymloss cannot tell whether "
+                          "it was damaged or written wrongly; write it again with numpy.savez.") from e
     k = int(max(arrays["y_train"].max(initial=0), arrays["y_test"].max(initial=0))) + 1
     classes = arrays.get("classes") or tuple(str(i) for i in range(k))
     for split in ("train", "test"):

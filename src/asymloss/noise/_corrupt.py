@@ -113,6 +113,8 @@ def _as_labels(labels) -> np.ndarray:
     y = np.asarray(labels)
     if y.ndim != 1:
         raise ValueError(f"labels must be a 1-D array of class indices; got shape {y.shape}.")
+    if y.size == 0:
+        raise ValueError("labels is empty: there is nothing to corrupt (pass at least one class index).")
     if y.size and (y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.integer)):
         raise TypeError(f"labels must be integers (class indices); got dtype {y.dtype}.")
     return y.astype(np.int64, copy=True)

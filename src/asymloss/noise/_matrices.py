@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 
+from .._datasets import NUM_CLASSES
 from .._validation import check_choice, check_number, unknown_name_error
 
 __all__ = [
@@ -28,7 +29,7 @@ CIFAR100_COARSE = np.array([
 CIFAR100_COARSE.setflags(write=False)
 
 #: Class counts of the datasets asymloss knows by name.
-DATASET_CLASSES = {"mnist": 10, "fashion-mnist": 10, "digits": 10, "cifar10": 10, "cifar100": 100}
+DATASET_CLASSES = {k: v for k, v in NUM_CLASSES.items() if k != "webvision-mini"}  # the images asymloss can load
 
 #: Asymmetric (class-conditional) flips source -> target, as in the reference code.
 ASYMMETRIC_MAPS = {

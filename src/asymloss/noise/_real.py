@@ -12,6 +12,7 @@ import io
 import os
 import pickle
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -130,8 +131,14 @@ def load_cifar_n(spec: NoiseSpec, data_dir=None) -> tuple[np.ndarray, np.ndarray
             f"data/{pt_name}; CC BY-NC 4.0) in {root} (set data_dir= or ASYMLOSS_DATA)."
         )
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files if k in ("clean_label", key)}
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files if k in ("clean_label", key)}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+            raise ValueError(
+                f"{path}: not a readable .npz file ({type(e).__name__}: {e or 'empty file'}); the file is truncated "
+                f"or corrupt: copy {npz_name} again (../shared/datasets holds one) or delete it."
+            ) from e
     else:
         arrays = read_human_pt(path)
     for k in ("clean_label", key):

@@ -12,7 +12,7 @@ from .executors import (Executor, LocalExecutor, RayExecutor, RunTask, create_ex
                         default_run_fn, execute_task, list_executors)
 from .grid import (GRIDS, PAPER_NOISES, PAPER_TABLE_LOSSES, Grid, LossSpec, Run, build_grid,
                    expand_grid, get_grid, list_grids, load_grid, loss_label)
-from .runner import SweepSummary, plan_sweep, run_sweep
+from .runner import SweepInterrupted, SweepSummary, check_store_dir, check_sweep, plan_sweep, run_sweep
 from .store import RUN_COLUMNS, STATUSES, ResultsStore, load_epochs, load_results
 
 __all__ = [
@@ -21,5 +21,5 @@ __all__ = [
     "ResultsStore", "load_results", "load_epochs", "RUN_COLUMNS", "STATUSES",
     "Executor", "LocalExecutor", "RayExecutor", "RunTask", "create_executor", "list_executors",
     "execute_task", "default_run_fn",
-    "run_sweep", "plan_sweep", "SweepSummary",
+    "run_sweep", "plan_sweep", "SweepSummary", "SweepInterrupted", "check_sweep", "check_store_dir",
 ]

@@ -21,6 +21,7 @@ import abc
 import concurrent.futures as cf
 import multiprocessing as mp
 import os
+import signal
 import socket
 import threading
 import time
@@ -162,6 +163,9 @@ def _init_worker(parent_pid: int, threads: int) -> None:
     """Pool initializer: one thread budget per worker; exit when the sweep process dies."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
+    # Ctrl-C reaches the whole process group: the sweep process handles it (and stops the workers,
+    # whose runs stay resumable); a worker must not die of it half-way, printing tracebacks
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_orphan_watchdog, args=(parent_pid,), daemon=True).start()
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
-from .._validation import check_number, unknown_name_error
+from .._validation import check_number, plain_scalar, unknown_name_error
 
 __all__ = [
     "LossSpec",
@@ -192,11 +192,20 @@ def load_grid(path: Union[str, os.PathLike]) -> Grid:
     if not path.is_file():
         raise FileNotFoundError(f"grid file {str(path)!r} not found (expected a YAML, TOML or JSON file, or a named grid: {', '.join(list_grids())}).")
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"grid file {str(path)!r} is not UTF-8 text ({e}).") from e
     if suffix in (".yaml", ".yml"):
         import yaml
 
-        data = yaml.safe_load(text)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+            where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            what = " ".join(str(x) for x in (getattr(e, "context", None), getattr(e, "problem", None)) if x) or str(e)
+            raise ValueError(f"grid file {str(path)!r}{where}: not valid YAML ({what}).") from None
     elif suffix == ".toml":
         try:
             import tomllib
@@ -205,9 +214,15 @@ def load_grid(path: Union[str, os.PathLike]) -> Grid:
                 import tomli as tomllib  # type: ignore[no-redef]
             except ImportError as e:  # pragma: no cover
                 raise ImportError("reading TOML grids on Python 3.10 needs 'tomli' (pip install tomli)") from e
-        data = tomllib.loads(text)
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ValueError(f"grid file {str(path)!r}: not valid TOML ({e}).") from None
     elif suffix == ".json":
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"grid file {str(path)!r}, line {e.lineno}, column {e.colno}: not valid JSON ({e.msg}).") from None
     else:
         raise ValueError(f"grid file {str(path)!r}: suffix must be one of '.yaml', '.yml', '.toml', '.json'; got {suffix!r}.")
     if not isinstance(data, Mapping):
@@ -228,7 +243,8 @@ def _split(value: Union[str, Iterable[Any], None]) -> Optional[list]:
 
 
 def _parse_seeds(value: Any) -> tuple[int, ...]:
-    items = _split(value)
+    value = plain_scalar(value)
+    items = [value] if isinstance(value, int) else _split(value)
     seeds = []
     for s in items or []:
         if isinstance(s, str):
@@ -236,8 +252,7 @@ def _parse_seeds(value: Any) -> tuple[int, ...]:
                 s = int(s)
             except ValueError:
                 raise ValueError(f"seeds must be non-negative integers; got {s!r}.") from None
-        check_number("seeds", s, ge=0, integer=True)
-        seeds.append(s)
+        seeds.append(check_number("seeds", s, ge=0, integer=True))
     if not seeds:
         raise ValueError("seeds: at least one seed is needed.")
     return tuple(dict.fromkeys(seeds))
@@ -355,15 +370,21 @@ def _validate_noise(spec: str, config: Any) -> None:
 def expand_grid(grid: Grid, *, validate: bool = True) -> list["Run"]:
     """Expand ``grid`` into runs (loss-major, then noise, then seed), duplicates removed.
 
-    Every config is resolved and validated (protocol, override fields, loss names and parameters,
-    noise specs) before anything runs; errors name the offending entry.
+    Every config is resolved and validated as the CLI's ``train`` validates one (settings the
+    engine refuses, the model, loss names and parameters, noise specs against the dataset) before
+    anything runs; errors name the offending entry. Only the loss and the noise differ between the
+    runs of a grid, so each distinct one is checked once. The device and the data are checked by
+    :func:`asymloss.sweep.check_sweep` (they depend on where the runs execute).
     """
     from ..train import get_protocol
+    from ..train.checks import check_model, check_supported
 
     base = get_protocol(grid.protocol)
     if grid.overrides:
         base = base.replace(**dict(grid.overrides))
     if validate:
+        check_supported(base)
+        check_model(base)
         for n in grid.noise:
             _validate_noise(n, base)
         for spec in grid.losses:

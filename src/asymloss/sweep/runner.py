@@ -6,6 +6,7 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional, Union
 
 from .._validation import check_choice
@@ -13,7 +14,8 @@ from .executors import Executor, RunFn, RunTask, create_executor, error_info, li
 from .grid import Grid, Run, build_grid, expand_grid
 from .store import ResultsStore
 
-__all__ = ["run_sweep", "SweepSummary", "plan_sweep"]
+__all__ = ["run_sweep", "SweepSummary", "SweepInterrupted", "plan_sweep", "check_sweep", "check_store_dir",
+           "unreadable_checkpoints"]
 
 
 @dataclass
@@ -91,6 +93,113 @@ def _epochs_done(store: ResultsStore, run_id: str) -> int:
     return len(rec.get("epochs") or []) if rec else 0
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`run_sweep`. ``summary`` says how many runs finished before it; the
+    unfinished runs stay resumable (running the sweep again continues them)."""
+
+    def __init__(self, summary: SweepSummary, unfinished: int):
+        super().__init__(f"sweep interrupted: {summary.completed} run(s) finished, {unfinished} unfinished")
+        self.summary = summary
+        self.unfinished = unfinished
+
+
+def check_store_dir(out: Union[str, os.PathLike]) -> Path:
+    """The store directory ``out`` may exist (resumed) but must not be a file."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(
+            f"out {str(path)!r} is a file, not a directory; give a directory for the results store "
+            "(it is created if absent, resumed if it holds one)."
+        )
+    if path.is_dir() and (path / "runs").exists() and not (path / "runs").is_dir():
+        raise NotADirectoryError(f"out {str(path)!r} is not a results store: its 'runs' is a file.")
+    return path
+
+
+def unreadable_checkpoints(runs: list[Run], store: ResultsStore) -> dict[str, str]:
+    """``{run id: reason}`` for the unfinished runs of ``store`` whose checkpoint cannot be read."""
+    from ..train import CheckpointError, RunDirError, inspect_run
+
+    bad = {}
+    for run in runs:
+        if store.status(run.id) in ("complete", "pending") or not store.run_dir(run.id).is_dir():
+            continue
+        try:
+            inspect_run(store.run_dir(run.id), run.config)
+        except CheckpointError as e:
+            bad[run.id] = str(e).split(" and ", 1)[0]
+        except RunDirError:
+            pass  # another configuration under this id cannot happen (the id is the config's hash)
+    return bad
+
+
+def check_sweep(runs: list[Run], store: Union[ResultsStore, str, os.PathLike, None] = None, *,
+                load_data: bool = True, check_device: bool = True, restart_unreadable: bool = False) -> None:
+    """What every run would otherwise fail on in a worker, checked in this process before anything
+    starts: the configuration of each run (:func:`asymloss.train.check_config` without data or
+    device), each distinct device once (``check_device``), each dataset once — present and readable
+    — with every run's subset and noise against it (``load_data``), and, in ``store``, that each
+    unfinished run's checkpoint can be read (else :class:`~asymloss.train.CheckpointError`, unless
+    ``restart_unreadable``). Raises the first problem found, naming the run's loss and noise.
+    """
+    from ..train.checks import check_config, check_data
+    from ..train.engine import resolve_device
+
+    seen: set = set()
+    for run in runs:  # cheap: every distinct (loss, noise) of the grid was checked by expand_grid
+        cfg = run.config
+        key = cfg.replace(seed=0, noise_seed=None).config_hash()  # the seeds change no check
+        if key in seen:
+            continue
+        seen.add(key)
+        _named(run, check_config, cfg, load_data=False, check_device=False)
+    if check_device:
+        for device in sorted({r.config.device for r in runs}):
+            resolve_device(device)
+    if load_data:
+        from ..data import load
+
+        by_data: dict[tuple, list[Run]] = {}
+        for run in runs:
+            by_data.setdefault((run.config.dataset, run.config.data_dir), []).append(run)
+        for (name, root), group in by_data.items():
+            ds = load(name, root=root)  # once per dataset: present, readable, checksums where known
+            done: set = set()
+            for run in group:
+                key = (run.config.subset, run.config.noise)
+                if key not in done:
+                    done.add(key)
+                    _named(run, check_data, run.config, ds)
+            del ds
+    if store is not None and not restart_unreadable:
+        bad = unreadable_checkpoints(runs, store if isinstance(store, ResultsStore) else ResultsStore(store))
+        if bad:
+            from ..train import CheckpointError
+
+            listed = "; ".join(f"{rid}: {why}" for rid, why in bad.items())
+            raise CheckpointError(
+                f"{len(bad)} unfinished run(s) have an unreadable checkpoint and cannot resume ({listed}). Run the "
+                "sweep again with --restart-unreadable (restart_unreadable=True) to start them from epoch 0; "
+                "the damaged files are kept beside them as checkpoint.pt.damaged."
+            )
+
+
+def _named(run: Run, check, *args, **kwargs) -> None:
+    """Run a check; its error names the run (loss label, noise, seed)."""
+    try:
+        check(*args, **kwargs)
+    except (KeyError, ValueError, TypeError, RuntimeError, OSError) as e:
+        msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+        where = f"run {run.label} / {run.config.noise} / seed {run.config.seed}"
+        if msg.startswith(("loss ", "noise ")):
+            raise
+        try:
+            new = type(e)(f"{where}: {msg}")
+        except Exception:  # an exception type that does not take one message
+            raise e from None
+        raise new from e
+
+
 def run_sweep(
     grid: Union[Grid, str, list, None] = None,
     out: Union[str, os.PathLike, None] = None,
@@ -106,6 +215,8 @@ def run_sweep(
     console: Any = None,
     poll_s: float = 0.5,
     runs: Optional[list[Run]] = None,
+    check: Optional[bool] = None,
+    restart_unreadable: bool = False,
 ) -> SweepSummary:
     """Run every run of ``grid`` into the store ``out``; return a :class:`SweepSummary`.
 
@@ -120,6 +231,12 @@ def run_sweep(
     ``(config_dict, out_dir) -> record``. ``runs`` (already expanded from ``grid``) skips the
     expansion.
 
+    Before anything starts, :func:`check_sweep` checks the runs still to do (``check``; default:
+    when the run function is the training engine): the device (local executor), each dataset once,
+    and the checkpoints of unfinished runs — an unreadable one is an error unless
+    ``restart_unreadable``, which starts those runs again (keeping the damaged files beside them).
+    Ctrl-C raises :class:`SweepInterrupted`, whose ``summary`` counts the runs that finished.
+
     >>> summary = run_sweep(build_grid(protocol="paper-mnist", losses="ce",   # doctest: +SKIP
     ...                                overrides={"epochs": 1, "subset": 512}), "store")
     """
@@ -133,9 +250,19 @@ def run_sweep(
         grid_obj = grid if isinstance(grid, Grid) else build_grid(grid)
         if runs is None:
             runs = expand_grid(grid_obj)  # validates everything before anything starts
-    store = ResultsStore(out)
+    store = ResultsStore(check_store_dir(out))
     plan = plan_sweep(runs, store, retry_failed=retry_failed)  # reads only
     todo = plan["todo"]
+    if check is None:
+        check = run_fn is None and not isinstance(executor, Executor)
+    if check:  # what would fail in every worker fails here, once, before the store is written
+        local = executor == "local"
+        check_sweep(todo, store, load_data=local, check_device=local, restart_unreadable=restart_unreadable)
+    if restart_unreadable:
+        from ..train import restart_run
+
+        for rid in unreadable_checkpoints(todo, store):
+            restart_run(store.run_dir(rid), next(r.config for r in todo if r.id == rid))
     summary = SweepSummary(store=str(store.root), total=len(runs), skipped=len(runs) - len(todo))
     start = time.time()
     if not todo:
@@ -154,6 +281,10 @@ def run_sweep(
                              gpus_per_run=gpus_per_run, max_workers=max_workers, num_runs=len(todo))
     summary.executor = ex.describe()
     try:
+        if check and executor == "ray" and getattr(ex, "num_gpus", 0) == 0 and any(
+                r.config.device.startswith("cuda") for r in todo):
+            raise RuntimeError("device 'cuda' was requested but the Ray cluster has no GPUs; use --set device=cpu "
+                               "or auto.")
         store.register(grid_obj, runs)
     except BaseException:
         ex.close(cancel=True)
@@ -199,6 +330,12 @@ def run_sweep(
             running_epochs = sum(_epochs_done(store, r.id) for r, _ in inflight.values())
             bar.update(finished_epochs + running_epochs, done, len(inflight), failed)
         interrupted = False
+    except KeyboardInterrupt:
+        bar.stop()
+        ex.close(cancel=True)  # the workers stop; their runs resume from their last checkpoint
+        summary.completed, summary.failed = done, failed
+        summary.seconds = time.time() - start
+        raise SweepInterrupted(summary, len(inflight) + len(queue)) from None
     finally:
         bar.stop()
         ex.close(cancel=interrupted)

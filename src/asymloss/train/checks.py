@@ -7,47 +7,90 @@ sweep call these before they start anything.
 """
 from __future__ import annotations
 
-from typing import Optional
+import warnings
+from typing import Any, Optional
 
-from ..noise import DATASET_CLASSES
+from .._datasets import dataset_num_classes
 from .config import TrainConfig
 
-__all__ = ["check_config", "check_loss", "check_noise", "check_supported", "expected_num_classes"]
+__all__ = ["check_config", "check_loss", "check_model", "check_noise", "check_supported", "check_subset",
+           "check_data", "expected_num_classes", "SmallSubsetWarning"]
 
-_NUM_CLASSES = {**DATASET_CLASSES, "webvision-mini": 50}
+_REAL_NOISE_DATASET = {"cifar10n": ("cifar10", "CIFAR-10"), "cifar100n": ("cifar100", "CIFAR-100")}
 
 
-def expected_num_classes(dataset: str) -> int:
-    """The class count of a dataset known by name (10 for ``npz:``/``folder:`` and others)."""
-    return _NUM_CLASSES.get(dataset.split(":")[0].lower(), 10)
+class SmallSubsetWarning(UserWarning):
+    """A ``subset`` smaller than the number of classes: some classes cannot appear in training."""
+
+
+def expected_num_classes(dataset: str) -> Optional[int]:
+    """The class count of a dataset known by name; ``None`` for ``npz:``/``folder:`` datasets (their
+    files tell, see :func:`check_data`)."""
+    return dataset_num_classes(dataset)
 
 
 def _message(exc: Exception) -> str:
     return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
 
 
-def check_loss(config: TrainConfig, label: Optional[str] = None) -> None:
+def check_loss(config: TrainConfig, label: Optional[str] = None, num_classes: Optional[int] = None) -> None:
     """Build the run's loss exactly as the engine will; errors name the loss and the preset."""
     from .engine import build_loss
 
     try:
-        build_loss(config, expected_num_classes(config.dataset))
+        build_loss(config, num_classes or expected_num_classes(config.dataset))
     except (KeyError, ValueError, TypeError) as e:
         raise type(e)(f"loss {label or config.loss!r} (preset {config.loss_preset!r}): {_message(e)}") from e
 
 
-def check_noise(config: TrainConfig) -> None:
-    """Parse the noise spec and, for matrix noise, build its transition matrix for the dataset."""
+def check_model(config: TrainConfig) -> None:
+    """The model is one :func:`asymloss.models.list_models` knows (the error suggests the closest)."""
+    from .._validation import unknown_name_error
+    from ..models import list_models
+
+    if config.model.lower() not in list_models():
+        raise unknown_name_error("model", config.model, list_models())
+
+
+def check_noise(config: TrainConfig, num_classes: Optional[int] = None) -> None:
+    """Parse the noise spec and check it against the dataset: real noise (CIFAR-N) belongs to its
+    dataset; matrix noise gets its transition matrix built for the dataset's class count (when the
+    count is known: by name, or ``num_classes`` from the loaded data)."""
     from .. import noise
 
     parsed = noise.parse_noise(config.noise)
+    if parsed.kind in _REAL_NOISE_DATASET:
+        want, title = _REAL_NOISE_DATASET[parsed.kind]
+        if config.dataset != want:
+            raise ValueError(
+                f"noise {config.noise!r} on dataset {config.dataset!r}: {parsed.kind} labels are human labels of "
+                f"{title}'s training images and only fit dataset {want!r} (e.g. --set dataset={want}, or the "
+                f"protocol cifar-n)."
+            )
     if parsed.kind in ("symmetric", "asymmetric", "pairflip", "uniform"):
-        dataset = config.dataset.split(":")[0]
+        K = num_classes or expected_num_classes(config.dataset)
+        if K is None and parsed.kind != "asymmetric":
+            return  # a dataset known by its files only: checked by check_data once they are loaded
         try:
-            noise.transition_matrix(parsed.kind, parsed.rate, num_classes=expected_num_classes(dataset),
-                                    dataset=dataset if parsed.kind == "asymmetric" else None)
+            noise.transition_matrix(parsed.kind, parsed.rate, num_classes=K,
+                                    dataset=config.dataset if parsed.kind == "asymmetric" else None)
         except (KeyError, ValueError) as e:
             raise type(e)(f"noise {config.noise!r} on dataset {config.dataset!r}: {_message(e)}") from e
+
+
+def check_subset(config: TrainConfig, train_size: int, num_classes: int) -> None:
+    """``subset`` must not exceed the training set; one smaller than the class count warns."""
+    if config.subset is None:
+        return
+    if config.subset > train_size:
+        raise ValueError(
+            f"subset={config.subset} is larger than the training set of {config.dataset!r} ({train_size} images); "
+            f"use at most {train_size}, or leave subset out to train on all of it."
+        )
+    if config.subset < num_classes:
+        warnings.warn(SmallSubsetWarning(
+            f"subset={config.subset} is smaller than the number of classes of {config.dataset!r} ({num_classes}): "
+            "some classes cannot appear in training."), stacklevel=2)
 
 
 def check_supported(config: TrainConfig) -> None:
@@ -60,15 +103,33 @@ def check_supported(config: TrainConfig) -> None:
         )
 
 
-def check_config(config: TrainConfig, *, load_data: bool = True) -> None:
-    """All of the above, the device, and (with ``load_data``) that the dataset can be loaded."""
+def check_data(config: TrainConfig, dataset: Any = None) -> None:
+    """The run's data: the dataset loads (pass it as ``dataset`` when already loaded), ``subset`` fits
+    it, the noise fits its class count, and CIFAR-N noise finds its label file."""
+    from .. import noise
+    from ..data import load
+
+    ds = dataset if dataset is not None else load(config.dataset, root=config.data_dir)
+    check_subset(config, len(ds.y_train), ds.num_classes)
+    check_noise(config, ds.num_classes)
+    parsed = noise.parse_noise(config.noise)
+    if parsed.kind in _REAL_NOISE_DATASET:
+        from ..noise._real import load_cifar_n
+
+        load_cifar_n(parsed, config.data_dir)
+
+
+def check_config(config: TrainConfig, *, load_data: bool = True, check_device: bool = True) -> None:
+    """All of the above: unsupported settings, the model, the noise against the dataset, the loss,
+    the device (``check_device``; a sweep on a cluster checks it there) and, with ``load_data``, the
+    data (:func:`check_data`)."""
     from .engine import resolve_device
 
     check_supported(config)
+    check_model(config)
     check_noise(config)
     check_loss(config)
-    resolve_device(config.device)
+    if check_device:
+        resolve_device(config.device)
     if load_data:
-        from ..data import load
-
-        load(config.dataset, root=config.data_dir)
+        check_data(config)

@@ -16,7 +16,8 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
-from .._validation import check_choice, check_number, unknown_name_error
+from .._datasets import canonical_dataset
+from .._validation import check_choice, check_number, plain_scalar, unknown_name_error
 
 __all__ = ["TrainConfig", "get_protocol", "list_protocols", "PROTOCOLS"]
 
@@ -69,32 +70,40 @@ class TrainConfig:
     channels_last: bool = True
 
     def __post_init__(self) -> None:
-        check_number("epochs", self.epochs, ge=1, integer=True)
-        check_number("batch_size", self.batch_size, ge=1, integer=True)
-        check_number("eval_batch_size", self.eval_batch_size, ge=1, integer=True)
-        check_number("lr", self.lr, gt=0)
-        check_number("momentum", self.momentum, ge=0, lt=1)
-        check_number("weight_decay", self.weight_decay, ge=0)
-        check_number("l1_weight", self.l1_weight, ge=0)
-        check_number("gamma", self.gamma, gt=0)
-        check_number("crop_padding", self.crop_padding, ge=0, integer=True)
-        check_number("rotation", self.rotation, ge=0, le=180)
-        check_number("color_jitter", self.color_jitter, ge=0)
+        def number(name: str, **bounds: Any) -> None:  # validated; NumPy scalars stored as Python numbers
+            object.__setattr__(self, name, check_number(name, getattr(self, name), **bounds))
+
+        number("epochs", ge=1, integer=True)
+        number("batch_size", ge=1, integer=True)
+        number("eval_batch_size", ge=1, integer=True)
+        number("lr", gt=0)
+        number("momentum", ge=0, lt=1)
+        number("weight_decay", ge=0)
+        number("l1_weight", ge=0)
+        number("gamma", gt=0)
+        number("crop_padding", ge=0, integer=True)
+        number("rotation", ge=0, le=180)
+        number("color_jitter", ge=0)
         if self.random_resized_crop is not None:
-            check_number("random_resized_crop", self.random_resized_crop, ge=1, integer=True)
-        check_number("seed", self.seed, ge=0, integer=True)
+            number("random_resized_crop", ge=1, integer=True)
+        number("seed", ge=0, integer=True)
         if self.noise_seed is not None:
-            check_number("noise_seed", self.noise_seed, ge=0, integer=True)
+            number("noise_seed", ge=0, integer=True)
         if self.subset is not None:
-            check_number("subset", self.subset, ge=1, integer=True)
+            number("subset", ge=1, integer=True)
         if self.grad_clip is not None:
-            check_number("grad_clip", self.grad_clip, gt=0)
+            number("grad_clip", gt=0)
+        for name in ("protocol", "dataset", "model", "loss", "noise", "device"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a string; got {getattr(self, name)!r}.")
         check_choice("optimizer", self.optimizer, ("sgd",))
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("noise_sampler", self.noise_sampler, ("exact", "independent", "reference"))
         check_choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
-        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
-        object.__setattr__(self, "loss_params", dict(self.loss_params))
+        # one spelling per dataset (cifar-100 -> cifar100) before any run id is computed
+        object.__setattr__(self, "dataset", canonical_dataset(self.dataset))
+        object.__setattr__(self, "milestones", tuple(int(plain_scalar(m)) for m in self.milestones))
+        object.__setattr__(self, "loss_params", {k: plain_scalar(v) for k, v in dict(self.loss_params).items()})
 
     # -- serialisation -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +25,12 @@ import torch
 from torch import nn
 
 from .._io import atomic_torch_save, atomic_write_json, read_json
-from .checks import check_supported
+from .checks import check_subset, check_supported
 from .config import TrainConfig
 from .record import environment, summarise_epochs
 
-__all__ = ["train", "prepare_data", "PreparedData", "resolve_device", "build_loss"]
+__all__ = ["train", "prepare_data", "PreparedData", "resolve_device", "build_loss", "inspect_run", "restart_run",
+           "RunState", "RunDirError", "CheckpointError"]
 
 RECORD = "record.json"
 CHECKPOINT = "checkpoint.pt"
@@ -40,7 +43,8 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was requested but no CUDA device is available; use --device cpu or auto.")
+        raise RuntimeError("device 'cuda' was requested but no CUDA device is available; use device 'cpu' or "
+                           "'auto' (--device cpu, or --set device=cpu in a sweep).")
     return device
 
 
@@ -79,6 +83,7 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     ds = data.load(config.dataset, root=config.data_dir)
     x_train, y_train = ds.x_train, ds.y_train
     n = len(y_train)
+    check_subset(config, n, ds.num_classes)
     idx = None
     if config.subset is not None and config.subset < n:
         rng = np.random.default_rng(SUBSET_SEED)
@@ -164,30 +169,165 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, prep: _Normali
     return correct.item() / len(x)
 
 
+class RunDirError(ValueError):
+    """``out_dir`` cannot hold this run: it is a file, or it holds another configuration's run."""
+
+
+class CheckpointError(RunDirError):
+    """The checkpoint of an unfinished run cannot be read. ``train(..., restart=True)`` (command
+    line: ``--restart``) starts the run again from epoch 0 and keeps the damaged file beside it."""
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What :func:`train` would do with a run directory (see :func:`inspect_run`)."""
+
+    status: str  # "new" (nothing to resume), "resumable" (from epochs_done) or "complete"
+    epochs_done: int
+    epochs: int
+    record: Optional[dict] = None
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RunDirError(f"out_dir {str(out_dir)!r} is a file, not a directory; give a directory for the run "
+                          "(it is created if absent).")
+
+
+def _read_checkpoint(path: Path, what: str = "the run") -> dict:
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(checkpoint, dict) or "epoch" not in checkpoint or "model" not in checkpoint:
+            raise ValueError("not an asymloss checkpoint")
+    except Exception as e:  # any damage: truncated, empty, not a torch file, a failing unpickle
+        why = "the file is empty" if path.stat().st_size == 0 else _first_sentence(e)
+        raise CheckpointError(
+            f"the checkpoint {str(path)!r} is unreadable ({why}) and {what} is not complete, so it cannot resume "
+            f"from it. Start the run again from epoch 0 with restart=True (command line: --restart); the "
+            f"damaged file is then kept as {path.name}.damaged."
+        ) from e
+    return checkpoint
+
+
+def _first_sentence(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    cut = text.find(". ")
+    return f"{type(exc).__name__}: {text[: cut if cut > 0 else 200]}"
+
+
 def _load_resume(out_dir: Path, config: TrainConfig):
-    """(record, checkpoint) found in ``out_dir`` for this config; an error if they belong to another."""
+    """(record, checkpoint) found in ``out_dir`` for this config; an error if they belong to another.
+
+    A complete record is returned with ``checkpoint=None`` (the checkpoint is not needed, and not read).
+    """
+    _check_out_dir(out_dir)
     record = checkpoint = None
+    unreadable = None
     if (out_dir / RECORD).is_file():
-        record = read_json(out_dir / RECORD)
-        if TrainConfig.from_dict(record.get("config", {})).config_hash() != config.config_hash():
-            raise ValueError(
-                f"out_dir {str(out_dir)!r} holds a run with a different configuration; "
-                "choose another out_dir or remove it."
-            )
+        try:
+            record = read_json(out_dir / RECORD)
+            if not isinstance(record, dict):
+                raise ValueError("not a run record")
+        except (ValueError, UnicodeDecodeError) as e:
+            record, unreadable = None, e
+        else:
+            try:
+                other = TrainConfig.from_dict(record.get("config") or {}).config_hash() != config.config_hash()
+            except (ValueError, TypeError, KeyError):
+                other = True
+            if other:
+                raise RunDirError(
+                    f"out_dir {str(out_dir)!r} holds a run with a different configuration; "
+                    "choose another out_dir or remove it."
+                )
+            if record.get("status") == "complete":
+                return record, None
     if (out_dir / CHECKPOINT).is_file():
-        checkpoint = torch.load(out_dir / CHECKPOINT, map_location="cpu", weights_only=True)
+        done = f"(epoch {len(record.get('epochs') or [])} of {config.epochs})" if record else ""
+        checkpoint = _read_checkpoint(out_dir / CHECKPOINT, f"the run {done}".rstrip())
         if checkpoint.get("config_hash") != config.config_hash():
-            raise ValueError(f"checkpoint in {str(out_dir)!r} belongs to another configuration.")
+            raise RunDirError(f"checkpoint in {str(out_dir)!r} belongs to another configuration; "
+                              "choose another out_dir or remove it.")
+    elif unreadable is not None:
+        raise CheckpointError(
+            f"the record {str(out_dir / RECORD)!r} is unreadable ({type(unreadable).__name__}: {unreadable}) and "
+            "there is no checkpoint to resume from. Start the run again with restart=True (command line: "
+            f"--restart); the damaged file is then kept as {RECORD}.damaged."
+        )
     return record, checkpoint
 
 
-def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: bool = True) -> dict[str, Any]:
+def inspect_run(out_dir, config: TrainConfig) -> RunState:
+    """What :func:`train` would do with ``out_dir``, without training: ``status`` ``"new"``,
+    ``"resumable"`` (after ``epochs_done`` epochs) or ``"complete"``. Raises :class:`RunDirError`
+    (a file, or another configuration's run) or :class:`CheckpointError` (an unreadable
+    checkpoint of an unfinished run) as ``train`` would."""
+    if isinstance(config, dict):
+        config = TrainConfig.from_dict(config)
+    record, checkpoint = _load_resume(Path(out_dir), config)
+    if record is not None and record.get("status") == "complete":
+        return RunState("complete", len(record.get("epochs") or []), config.epochs, record)
+    if checkpoint is not None:
+        return RunState("resumable", int(checkpoint["epoch"]), config.epochs, record)
+    return RunState("new", 0, config.epochs, record)
+
+
+def _set_aside(path: Path, suffix: str) -> Optional[Path]:
+    """Rename ``path`` to ``path.<suffix>`` (``.<suffix>.1``, ... if taken); never deletes anything."""
+    if not path.exists():
+        return None
+    target = path.with_name(f"{path.name}.{suffix}")
+    i = 0
+    while target.exists():
+        i += 1
+        target = path.with_name(f"{path.name}.{suffix}.{i}")
+    os.replace(path, target)
+    return target
+
+
+def restart_run(out_dir, config: TrainConfig) -> list[Path]:
+    """Set aside the record and checkpoint of ``out_dir`` so that the run starts again from epoch 0.
+
+    Unreadable files get the suffix ``.damaged``, readable ones ``.old``; nothing is deleted. Files
+    of another configuration's run are refused (:class:`RunDirError`). Returns the renamed files.
+    """
+    out = Path(out_dir)
+    _check_out_dir(out)
+    try:
+        _load_resume(out, config)
+        damaged = False
+    except CheckpointError:
+        damaged = True
+    moved = [_set_aside(out / name, "damaged" if damaged else "old") for name in (CHECKPOINT, RECORD)]
+    return [m for m in moved if m is not None]
+
+
+@contextlib.contextmanager
+def _callers_rng_kept(device: torch.device):
+    """Run a block that seeds and draws from the global RNGs, then give the caller theirs back."""
+    py_state, np_state = random.getstate(), np.random.get_state()
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
+def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: bool = True,
+          restart: bool = False) -> dict[str, Any]:
     """Train one run as ``config`` says and return its run record.
 
     With ``out_dir``, the record (``record.json``) and a checkpoint (``checkpoint.pt``) are written
     atomically after every epoch. Calling ``train`` again on the same ``out_dir`` resumes from the
     checkpoint (and ends with the result an uninterrupted run gives) or returns the complete record
     at once. ``progress`` shows a progress bar with loss, accuracy, images/s and ETA.
+
+    An unfinished run whose checkpoint cannot be read raises :class:`CheckpointError`;
+    ``restart=True`` then starts it again from epoch 0, keeping the old files beside the new ones
+    (:func:`restart_run`). The caller's global random state (torch, NumPy, ``random``) is left as
+    it was: the run seeds a forked copy.
 
     Example::
 
@@ -196,21 +336,31 @@ def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: b
         >>> record = train(cfg, "runs/agce-sym06", progress=False)   # doctest: +SKIP
         >>> record["final"]["last_test_acc"]                            # doctest: +SKIP
     """
-    from ..data.augment import Augment
-    from ..models import create_model
-
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
     check_supported(config)
     out = Path(out_dir) if out_dir is not None else None
     record = checkpoint = None
-    if out is not None and resume:
-        record, checkpoint = _load_resume(out, config)
-        if record is not None and record.get("status") == "complete":
-            return record
+    if out is not None:
+        _check_out_dir(out)
+        if restart:
+            restart_run(out, config)
+        elif resume:
+            record, checkpoint = _load_resume(out, config)
+            if record is not None and record.get("status") == "complete":
+                return record
+    device = resolve_device(config.device)
+    with _callers_rng_kept(device):
+        return _train(config, out, device, record, checkpoint, progress)
+
+
+def _train(config: TrainConfig, out: Optional[Path], device: torch.device, record: Optional[dict],
+           checkpoint: Optional[dict], progress: bool) -> dict[str, Any]:
+    from ..data.augment import Augment
+    from ..models import create_model
+
     wall_start = time.perf_counter()
 
-    device = resolve_device(config.device)
     data = prepare_data(config)
     if checkpoint is not None and checkpoint.get("noise_sha256") != data.noise.get("sha256"):
         raise ValueError("the checkpoint's noisy labels differ from the ones drawn now; cannot resume.")
