@@ -1,4 +1,4 @@
-"""Plots of sweep results (matplotlib, Agg backend; PNG or SVG).
+"""Plots of sweep results (matplotlib's object-oriented API, no pyplot; PNG or SVG).
 
 - :func:`plot_curves`: test accuracy per epoch, one panel per noise setting, one line per loss
   (mean over seeds) with a band of ± one sample std (ddof=1) where there are ≥ 2 seeds.
@@ -32,23 +32,26 @@ __all__ = ["plot_curves", "plot_ratio", "plot_loss_shapes", "plot_results", "los
 
 PLOT_FORMATS = ("png", "svg")
 ASYMMETRIC_LOSSES = ("agce", "aul", "ael")
-_NUM_CLASSES = {"mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar100": 100, "digits": 10, "webvision-mini": 50}
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+def _matplotlib():
+    """matplotlib, or an ImportError naming the extra that installs it."""
+    try:
+        import matplotlib  # noqa: F401
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ImportError("plots need matplotlib: install it with `pip install 'asymloss[plot]'` "
+                          "(or `pip install matplotlib`).") from e
+    return Figure
 
 
 def _grid(n: int, ncols: int = 3, w: float = 4.2, h: float = 3.2):
-    plt = _plt()
+    # matplotlib's object-oriented API: no pyplot, so the caller's backend and figures are left alone
+    Figure = _matplotlib()
     ncols = max(1, min(ncols, 2 if n == 4 else n))
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False)
+    fig = Figure(figsize=(w * ncols, h * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -62,13 +65,13 @@ def _save(fig, out_dir: Union[str, os.PathLike], name: str, fmt: str) -> Path:
     path = Path(out_dir) / f"{name}.{fmt}"
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=130, bbox_inches="tight")
-    _plt().close(fig)
     return path
 
 
 def _colors(labels: Sequence[str]) -> dict:
-    plt = _plt()
-    cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if len(labels) <= 10 else "tab20"]
     return {lab: cmap(i % cmap.N) for i, lab in enumerate(labels)}
 
 
@@ -137,13 +140,25 @@ def plot_curves(results: Any, out_dir: Union[str, os.PathLike], fmt: str = "png"
     return _save(fig, out_dir, "curves", fmt)
 
 
-def _loss_module(config: dict):
-    """The loss module a run used (built as the engine builds it)."""
+def _loss_module(config: dict, num_classes: Optional[int] = None):
+    """The loss module a run used (built as the engine builds it; no loss needs the class count)."""
+    from .._datasets import dataset_num_classes
     from ..train import TrainConfig
     from ..train.engine import build_loss
 
     cfg = TrainConfig.from_dict(config)
-    return build_loss(cfg, _NUM_CLASSES.get(cfg.dataset.split(":")[0], 10))[0]
+    return build_loss(cfg, num_classes or dataset_num_classes(cfg.dataset))[0]
+
+
+def _class_count(runs, dataset: str) -> Optional[int]:
+    """The class count of ``dataset`` as the runs' records give it (else the dataset table's)."""
+    from .._datasets import dataset_num_classes
+
+    if "num_classes" in runs:
+        known = runs.loc[runs["dataset"] == dataset, "num_classes"].dropna()
+        if len(known):
+            return int(known.iloc[0])
+    return dataset_num_classes(dataset)
 
 
 def _resolved_params(module, names: Sequence[str] = ("a", "q")) -> dict:
@@ -166,7 +181,7 @@ def ratio_table(results: Any, metric: str = "last"):
     """Accuracy (%) against the asymmetry ratio for the complete AGCE/AUL/AEL runs.
 
     One row per (loss with its resolved hyperparameters, noise setting): columns ``point`` (e.g.
-    ``"AGCE(a=0.6, q=0.6)"``), ``loss``, ``noise``, ``ratio`` (r(ℓ) from
+    ``"AGCE(a=0.6, q=0.6)"``), ``label`` (the loss's label in the tables and curves, e.g. ``"AGCE"``), ``loss``, ``noise``, ``ratio`` (r(ℓ) from
     :func:`asymloss.theory.asymmetry_ratio`), ``mean``, ``std`` (ddof=1) and ``n`` over seeds.
     The hyperparameters are read from the loss module the engine builds for the run (preset and
     explicit ``loss_params`` resolved).
@@ -178,7 +193,7 @@ def ratio_table(results: Any, metric: str = "last"):
     check_choice("metric", metric, METRICS)
     runs = _as_frame(results)
     df = runs[(runs["status"] == "complete") & runs["loss"].isin(ASYMMETRIC_LOSSES)].copy()
-    cols = ["point", "loss", "noise", "dataset", "ratio", "mean", "std", "n"]
+    cols = ["point", "label", "loss", "noise", "dataset", "ratio", "mean", "std", "n"]
     if df.empty:
         return pd.DataFrame(columns=cols)
     ratio_of: dict[str, tuple[float, str]] = {}
@@ -189,8 +204,9 @@ def ratio_table(results: Any, metric: str = "last"):
         ratio_of[cfg_json] = (r, cfg["loss"].upper() + "(" + ", ".join(f"{k}={v:g}" for k, v in params.items()) + ")")
     df["ratio"] = [ratio_of[c][0] for c in df["config"]]
     df["point"] = [ratio_of[c][1] for c in df["config"]]
+    df["label"] = df["loss_label"]  # the label of the loss's row in the tables and its line in the curves
     df["acc"] = df[f"{metric}_test_acc"].astype(float) * 100
-    g = df.groupby(["point", "loss", "noise", "dataset", "ratio"])["acc"]
+    g = df.groupby(["point", "label", "loss", "noise", "dataset", "ratio"])["acc"]
     out = g.agg(mean="mean", n="count").reset_index()
     out["std"] = g.std(ddof=1).values
     return out[cols]
@@ -211,18 +227,24 @@ def plot_ratio(results: Any, out_dir: Union[str, os.PathLike], fmt: str = "png",
         return None
     noises = sorted(stats["noise"].unique(), key=noise_order)
     markers = {"agce": "o", "aul": "s", "ael": "^"}
-    points = sorted(stats["point"].unique(), key=lambda p: (p.split("(")[0], p))
-    colors = _colors(points)
+    labels = [lab for _, lab in sorted(dict.fromkeys(zip(stats["loss"], stats["label"])),
+                                       key=lambda p: loss_order(*p))]
+    colors = _colors(labels)
     fig, axes = _grid(len(noises))
-    dataset = str(stats["dataset"].iloc[0])
-    K = _NUM_CLASSES.get(dataset, 10)
+    runs = _as_frame(results)
     for ax, nz in zip(axes, noises):
-        sub = stats[stats["noise"] == nz]
-        for _, row in sub.iterrows():
-            ax.errorbar(row["ratio"], row["mean"], yerr=None if math.isnan(row["std"]) else row["std"],
-                        fmt=markers.get(row["loss"], "o"), color=colors[row["point"]], ms=8, capsize=3,
-                        label=row["point"])
-        rt = _noise_ratio(nz, K, dataset)
+        sub = stats[stats["noise"] == nz].sort_values(["ratio", "label"])
+        xs, crowded = _spread(sub["ratio"].tolist())
+        for x, busy, (_, row) in zip(xs, crowded, sub.iterrows()):
+            ax.errorbar(x, row["mean"], yerr=None if math.isnan(row["std"]) else row["std"],
+                        fmt=markers.get(row["loss"], "o"), color=colors[row["label"]], ms=8, capsize=3,
+                        label=row["label"])
+            if busy:  # points at (nearly) the same ratio are spread apart and named
+                ax.annotate(row["label"], (x, row["mean"]), xytext=(6, -3), textcoords="offset points",
+                            fontsize=7, color=colors[row["label"]])
+        dataset = str(sub["dataset"].iloc[0])
+        K = _class_count(runs, dataset)
+        rt = _noise_ratio(nz, K, dataset) if K else None
         if rt is not None and rt <= 1.0:
             ax.axvline(rt, color="0.35", ls="--", lw=1)
             ax.annotate(f"r̃(T) = {rt:.3g}", (rt, 0.03), xycoords=("data", "axes fraction"),
@@ -230,20 +252,42 @@ def plot_ratio(results: Any, out_dir: Union[str, os.PathLike], fmt: str = "png",
         ax.set_title(noise_label(nz))
         ax.set_xlabel("asymmetry ratio r(ℓ)")
         ax.set_ylabel(f"{metric}-epoch test accuracy (%)")
-        ax.set_xlim(-0.02, 1.05)
+        ax.set_xlim(-0.02, 1.08)
         ax.grid(alpha=0.3)
     seen: dict = {}
     for ax in axes:
         for h, l in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(l, h)
-    labels = [p for p in points if p in seen]
-    fig.legend([seen[l] for l in labels], labels, loc="upper center", ncol=min(len(labels), 4),
+    shown = [l for l in labels if l in seen]
+    fig.legend([seen[l] for l in shown], shown, loc="upper center", ncol=min(len(shown), 4),
                bbox_to_anchor=(0.5, 0.0), frameon=False)
-    runs = _as_frame(results)
+    used = dict.fromkeys(f"{lab}: {pt[pt.index('(') + 1:-1]}, r = {r:.3g}" for lab, pt, r in
+                         zip(stats["label"], stats["point"], stats["ratio"]))
     fig.suptitle(f"Accuracy vs asymmetry ratio — {_title(runs[runs['loss'].isin(ASYMMETRIC_LOSSES)])} "
                  "(mean ± std over seeds)")
     fig.tight_layout()
+    rows = math.ceil(len(shown) / 4)
+    fig.text(0.5, -0.03 - 0.09 * rows * 3.2 / fig.get_figheight(), "Hyperparameters used: " + "; ".join(used) + ".",
+             ha="center", va="top", fontsize=8, wrap=True)
     return _save(fig, out_dir, "ratio", fmt)
+
+
+def _spread(ratios: Sequence[float], gap: float = 0.02, step: float = 0.018) -> tuple[list, list]:
+    """x positions for points at these (sorted) ratios: points closer than ``gap`` form a cluster,
+    spread symmetrically by ``step`` around its mean; and whether each point is in such a cluster."""
+    clusters: list[list[int]] = []
+    for i, r in enumerate(ratios):
+        if clusters and r - ratios[clusters[-1][-1]] < gap:
+            clusters[-1].append(i)
+        else:
+            clusters.append([i])
+    xs, busy = [0.0] * len(ratios), [False] * len(ratios)
+    for c in clusters:
+        mid = sum(ratios[i] for i in c) / len(c)
+        for k, i in enumerate(c):
+            xs[i] = mid + (k - (len(c) - 1) / 2) * step if len(c) > 1 else ratios[i]
+            busy[i] = len(c) > 1
+    return xs, busy
 
 
 def loss_shape(module, num_classes: int = 10, u=None, *, tol: float = 1e-4):
@@ -297,21 +341,25 @@ def plot_loss_shapes(configs: Sequence[dict], out_dir: Union[str, os.PathLike], 
     from ..sweep.grid import loss_label
 
     check_choice("fmt", fmt, PLOT_FORMATS)
+    from .._datasets import dataset_num_classes
+
     uniq: dict[tuple, dict] = {}
     for cfg in configs:
+        # ℓ(p_y) does not depend on the class count; K only places the other classes' mass for the
+        # check that a loss has that form (10 when the dataset's files alone know its count)
         key = (cfg["loss"], json.dumps(cfg.get("loss_params") or {}, sort_keys=True), cfg.get("loss_preset"),
-               _NUM_CLASSES.get(cfg["dataset"], 10))
+               dataset_num_classes(cfg["dataset"]) or 10)
         uniq.setdefault(key, cfg)
     shapes, skipped = [], []
     for key in sorted(uniq, key=lambda k: loss_order(k[0], k[0])):
         cfg = uniq[key]
-        module = _loss_module(cfg)
+        module = _loss_module(cfg, key[3])
         shape = loss_shape(module, key[3])
-        label = loss_label(cfg["loss"])
+        label = loss_label(cfg["loss"], cfg.get("loss_params"))  # as in the tables and the curves
         params = _resolved_params(module, ("a", "q", "gamma", "alpha", "beta", "A"))
         if params:  # the hyperparameters the run used (preset and explicit ones resolved)
-            label += "  (" + ", ".join(f"{k}={v:g}" for k, v in params.items()) + ")"
-        (shapes.append((label, shape)) if shape is not None else skipped.append(loss_label(cfg["loss"])))
+            label += "\n" + ", ".join(f"{k}={v:g}" for k, v in params.items())
+        (shapes.append((label, shape)) if shape is not None else skipped.append(loss_label(cfg["loss"], cfg.get("loss_params"))))
     if not shapes:
         return None
     fig, axes = _grid(len(shapes), ncols=4, w=3.6, h=2.8)

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
+from .._datasets import dataset_num_classes
 from .._io import atomic_path, atomic_write_json, read_json
 from .grid import Grid, Run, loss_label
 
@@ -37,7 +38,7 @@ STATUSES = ("complete", "incomplete", "failed", "pending")
 
 #: Columns of :func:`load_results` (one row per run). Accuracies are as in the run record.
 RUN_COLUMNS = (
-    "id", "protocol", "dataset", "model", "loss", "loss_label", "loss_preset", "loss_params",
+    "id", "protocol", "dataset", "num_classes", "model", "loss", "loss_label", "loss_preset", "loss_params",
     "noise", "seed", "noise_seed", "subset", "epochs", "status", "epochs_done", "last_test_acc",
     "best_test_acc", "best_epoch", "wall_time_s", "images_per_s", "noise_rate", "device", "error",
     "config",
@@ -193,6 +194,8 @@ def _row(store: ResultsStore, run_id: str) -> dict:
         "id": run_id,
         "protocol": cfg.get("protocol"),
         "dataset": cfg.get("dataset"),
+        "num_classes": ((rec or {}).get("data") or {}).get("num_classes")
+        or (dataset_num_classes(cfg["dataset"]) if isinstance(cfg.get("dataset"), str) else None),
         "model": cfg.get("model"),
         "loss": cfg.get("loss"),
         "loss_label": loss_label(cfg["loss"], params) if cfg.get("loss") else None,
@@ -220,7 +223,8 @@ def _row(store: ResultsStore, run_id: str) -> dict:
 def load_results(results: Union[str, os.PathLike, ResultsStore]):
     """The consolidated runs table: one row per run of the store (or of its SQLite file).
 
-    Columns: ``RUN_COLUMNS`` — id, protocol, dataset, model, loss, loss_label, loss_preset,
+    Columns: ``RUN_COLUMNS`` — id, protocol, dataset, num_classes (from the record, else the
+    dataset's known count), model, loss, loss_label, loss_preset,
     loss_params (JSON), noise, seed, noise_seed, subset, epochs (configured), status,
     epochs_done, last/best test accuracy (as in the record), best_epoch, wall_time_s,
     images_per_s, noise_rate (realised), device, error (message of a failed run), config (JSON).
@@ -234,7 +238,7 @@ def load_results(results: Union[str, os.PathLike, ResultsStore]):
             return pd.read_sql("SELECT * FROM runs", con)
     rows = [_row(src, rid) for rid in src.run_ids()]
     df = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
-    for col in ("seed", "noise_seed", "epochs", "epochs_done", "best_epoch", "subset"):
+    for col in ("seed", "noise_seed", "epochs", "epochs_done", "best_epoch", "subset", "num_classes"):
         df[col] = pd.array(df[col], dtype="Int64")
     for col in ("last_test_acc", "best_test_acc", "wall_time_s", "images_per_s", "noise_rate"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
