@@ -250,6 +250,5 @@ def test_empty_inputs_are_clear_errors():
         build_grid(protocol="demo-digits", losses="ce", seeds=[])
 
 
-def test_unparsable_set_value_and_missing_class_count():
+def test_unparsable_set_value():
     assert "--set 'lr=[': the value is not" in _cli("train", "--set", "lr=[")
-    assert "needs the number of classes: give --classes K" in _cli("theory", "agce", "--noise", "symmetric:0.4")

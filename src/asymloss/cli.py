@@ -82,9 +82,7 @@ def losses_cmd(
 
         _fail(str(unknown_name_error("preset", preset, list_presets())))
     title = "asymloss losses" + (f" — values of preset {preset}" if preset else " — defaults")
-    table = Table(title=title, show_lines=False)
-    for col in ("name", "class", "role", "hyperparameters", "presets"):
-        table.add_column(col, overflow="fold")
+    rows = []
     for name in list_losses():
         info = describe_loss(name)
         values = dict(info["hparams"])
@@ -96,7 +94,20 @@ def losses_cmd(
         hp = "—" if values is None else (
             ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()) or "(none)")
         where = ", ".join(info["presets"]) or ("any (nothing to set)" if not info["hparams"] else "—")
-        table.add_row(name, info["class"], info["kind"], hp, where)
+        rows.append((name, info["class"], info["kind"], hp, where))
+    table = Table(title=title)
+    for col in ("name", "class", "role", "hyperparameters", "presets"):
+        table.add_column(col, no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    if not _fits(table):  # a narrow terminal: class and role share a column; values wrap at commas
+        table = Table(title=title)
+        table.add_column("name", no_wrap=True)
+        table.add_column("class, role", no_wrap=True)
+        table.add_column("hyperparameters", ratio=1, min_width=15)
+        table.add_column("presets", ratio=1, min_width=15)
+        for name, cls, kind, hp, where in rows:
+            table.add_row(name, f"{cls}\n{kind}", hp, where)
     console.print(table)
     console.print(
         "Presets: " + ", ".join(list_presets())
@@ -125,8 +136,6 @@ def theory_cmd(
 
     params = _parse_overrides(param, "--param")
     params.update({k: v for k, v in (("a", a), ("q", q)) if v is not None})
-    if classes is None and dataset is None and ":" in noise:
-        _fail(f"--noise {noise!r} needs the number of classes: give --classes K or --dataset (mnist, cifar10, ...).")
     try:  # every argument is checked before any numerical work
         module = theory._resolve.registry().create_loss(loss, preset=preset, **params)
         T = theory.as_transition_matrix(noise, classes, dataset)
@@ -139,9 +148,9 @@ def theory_cmd(
     rt = verdict.noise_ratio
     K = T.shape[0]
     table = Table(title=escape(f"{verdict.loss} under {noise} (K = {K})"), title_justify="left")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    table.add_column("how")
+    table.add_column("quantity", overflow="fold")
+    table.add_column("value", justify="right", overflow="fold")
+    table.add_column("how", overflow="fold")
     resolved = theory._resolve.resolve_loss(module, {})
     if verdict.asymmetry_ratio is not None:
         how = "closed form" if resolved.closed_form else "numerical infimum"
@@ -184,9 +193,7 @@ def protocols_cmd() -> None:
 
     from .train import get_protocol, list_protocols
 
-    table = Table(title="Training protocols (SPEC §5)")
-    for col in ("protocol", "dataset", "model", "epochs", "batch", "lr", "wd", "schedule", "augmentation", "loss preset", "noise sampler"):
-        table.add_column(col)
+    rows = []
     for name in list_protocols():
         c = get_protocol(name)
         aug = ", ".join(a for a, on in (
@@ -194,9 +201,32 @@ def protocols_cmd() -> None:
             ("flip", c.hflip), (f"rotate {c.rotation:g}°", c.rotation), (f"colour jitter {c.color_jitter:g}", c.color_jitter),
         ) if on) or "none"
         sched = c.schedule + (f" ×{c.gamma:g} at {list(c.milestones)}" if c.schedule == "step" else f" ×{c.gamma:g}/epoch" if c.schedule == "exp" else "")
-        table.add_row(name, c.dataset, c.model, str(c.epochs), str(c.batch_size), f"{c.lr:g}", f"{c.weight_decay:g}",
-                      sched, aug, str(c.loss_preset), c.noise_sampler)
+        rows.append((name, c.dataset, c.model, str(c.epochs), str(c.batch_size), f"{c.lr:g}", f"{c.weight_decay:g}",
+                     sched, aug, str(c.loss_preset), c.noise_sampler))
+    title = "Training protocols (SPEC §5)"
+    table = Table(title=title)
+    for col in ("protocol", "dataset", "model", "epochs", "batch", "lr", "wd", "schedule", "augmentation", "loss preset", "noise sampler"):
+        table.add_column(col, no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    if not _fits(table):  # a narrow terminal: the settings stacked in five columns, nothing cut
+        table = Table(title=title, show_lines=True)
+        table.add_column("protocol", no_wrap=True)
+        table.add_column("dataset\nmodel\nloss preset\nnoise sampler", no_wrap=True)
+        table.add_column("optimisation", ratio=1)
+        table.add_column("augmentation", ratio=1)
+        for name, ds, model, ep, bs, lr, wd, sched, aug, preset, sampler in rows:
+            table.add_row(name, f"{ds}\n{model}\n{preset}\n{sampler}",
+                          f"{ep} epochs, batch {bs}, lr {lr}, wd {wd}, {sched}", aug)
     console.print(table)
+
+
+def _fits(table) -> bool:
+    """Whether ``table`` fits the terminal without wrapping or cutting any cell."""
+    from rich.measure import Measurement
+
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    return natural <= console.width
 
 
 def _parse_overrides(items: List[str], option: str = "--set") -> dict:
@@ -458,8 +488,11 @@ def table_cmd(
     results: str = typer.Argument(..., help="A results store directory (or its results.sqlite)."),
     metric: str = typer.Option("last", help="last (last-epoch) or best (best-epoch) test accuracy."),
     fmt: str = typer.Option("markdown", "--format", help="markdown, csv or latex."),
+    width: Optional[int] = typer.Option(None, "--width", help="Split a Markdown table wider than this many characters into several (default: the terminal's width when printing to one)."),
 ) -> None:
     """Paper-style table: losses × noise settings, mean ± std over seeds (accuracy %)."""
+    import sys
+
     from .report import FORMATS, METRICS, results_table
 
     if metric not in METRICS:
@@ -467,7 +500,9 @@ def table_cmd(
     if fmt not in FORMATS:
         _fail(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}.")
     try:
-        text = results_table(results, metric=metric, fmt=fmt)
+        if width is None and sys.stdout.isatty():
+            width = console.width
+        text = results_table(results, metric=metric, fmt=fmt, width=width)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     print(text)

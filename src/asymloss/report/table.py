@@ -117,13 +117,39 @@ def _fmt_cell(mean: float, std: float, n: int, show_n: bool) -> str:
     return f"{text} (n={n})" if show_n else text
 
 
-def results_table(results: Any, metric: str = "last", fmt: str = "markdown", *, ddof: int = 1) -> str:
+def _markdown_blocks(header: list[str], rows: list[list[str]], width: Optional[int]) -> list[str]:
+    """Markdown tables of ``rows``; with ``width``, the noise columns are split over as many tables
+    as it takes for every line to fit (each repeats the loss column), so nothing is cut or wrapped."""
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(cells) + " |"
+
+    need = [max(len(c) for c in [h] + [r[j] for r in rows]) + 3 for j, h in enumerate(header)]
+    groups: list[list[int]] = [[]]
+    used = 1 + need[0]
+    for j in range(1, len(header)):
+        if width is not None and groups[-1] and used + need[j] > width:
+            groups.append([])
+            used = 1 + need[0]
+        groups[-1].append(j)
+        used += need[j]
+    blocks = []
+    for cols in groups:
+        lines = [line([header[0]] + [header[j] for j in cols]), "|---|" + "---:|" * len(cols)]
+        lines += [line([r[0]] + [r[j] for j in cols]) for r in rows]
+        blocks.append("\n".join(lines))
+    return blocks
+
+
+def results_table(results: Any, metric: str = "last", fmt: str = "markdown", *, ddof: int = 1,
+                  width: Optional[int] = None) -> str:
     """The paper-style table as text: rows = losses, columns = noise settings.
 
     Cells are mean ± std of the ``metric`` (``"last"`` or ``"best"`` epoch test accuracy) over
     seeds, in percent with 2 decimals; the best mean of each column is bold (``**…**`` in
     Markdown, ``\\textbf{…}`` in LaTeX; CSV carries no markup); ``(n=k)`` follows every cell when
-    the number of seeds is not the same in all cells; a missing cell is ``–``.
+    the number of seeds is not the same in all cells; a missing cell is ``–``. With ``width``
+    (characters), a Markdown table wider than that is split into several tables by columns, each
+    repeating the loss column (for a terminal; CSV and LaTeX are never split).
 
     >>> import pandas as pd
     >>> df = pd.DataFrame({"id": ["a", "b", "c"], "protocol": "p", "loss": "ce", "loss_label": "CE",
@@ -135,6 +161,8 @@ def results_table(results: Any, metric: str = "last", fmt: str = "markdown", *, 
     | CE | **92.00 ± 2.00** |
     """
     check_choice("fmt", fmt, FORMATS)
+    if width is not None:
+        check_number("width", width, ge=20, integer=True)
     summ = summarise(results, metric, ddof=ddof)
     if summ.empty:
         raise ValueError("no complete runs in the results: nothing to tabulate.")
@@ -163,9 +191,8 @@ def results_table(results: Any, metric: str = "last", fmt: str = "markdown", *, 
 
     header = ["loss"] + [noise_label(n) for n in noises]
     if fmt == "markdown":
-        lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * len(noises)]
-        lines += ["| " + " | ".join([r] + [cell(r, n, "markdown") for n in noises]) + " |" for r in rows]
-        return "\n".join(lines)
+        return "\n\n".join(_markdown_blocks(header, [[r] + [cell(r, n, "markdown") for n in noises] for r in rows],
+                                               width))
     if fmt == "csv":
         import csv
         import io

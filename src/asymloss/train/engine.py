@@ -488,7 +488,8 @@ def _train(config: TrainConfig, out: Optional[Path], device: torch.device, recor
             if bar:
                 bar.update(task, info=(
                     f"ep {epoch + 1}/{config.epochs} loss {entry['train_loss']:.3f} "
-                    f"acc {entry['train_acc_noisy']:.3f} test {test_acc:.3f} {seen / epoch_seconds:,.0f} img/s"))
+                    f"acc {entry['train_acc_noisy']:.3f} test {test_acc:.3f}"
+                    + (f" {seen / epoch_seconds:,.0f} img/s" if bar.console.width >= 100 else "")))
     if record is None or record["status"] != "complete":  # killed between checkpoint and record
         wall = prior_wall + time.perf_counter() - wall_start
         record = {**base, "status": "complete", "epochs": history,
@@ -499,9 +500,16 @@ def _train(config: TrainConfig, out: Optional[Path], device: torch.device, recor
 
 
 def _progress_bar(config: TrainConfig):
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Column
 
+    # the run's name, the counts and the ETA never wrap; the epoch's figures wrap onto a second line
+    # in a narrow terminal rather than being cut
     return Progress(
-        TextColumn(f"[bold]{config.loss}[/] {config.noise}"), BarColumn(bar_width=16), MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"), TextColumn("ETA"), TimeRemainingColumn(compact=True),
+        TextColumn(f"[bold]{escape(config.loss)}[/] {escape(config.noise)}", table_column=Column(no_wrap=True)),
+        BarColumn(bar_width=10), MofNCompleteColumn(table_column=Column(no_wrap=True)),
+        TextColumn("{task.fields[info]}", table_column=Column(ratio=1, overflow="fold")),
+        TextColumn("ETA", table_column=Column(no_wrap=True)),
+        TimeRemainingColumn(compact=True, table_column=Column(no_wrap=True)),
     )
