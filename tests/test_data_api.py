@@ -31,11 +31,36 @@ def test_unknown_name_suggests_closest():
         data.load("mnist", download="yes")
 
 
+#: sha256 of sklearn.datasets.load_digits()'s images (as uint8, 0..16) and targets (uint8)
+DIGITS_IMAGES_SHA256 = "8f26b2bd9d135c256808f68f14fdabddde6d9c7f869ae419704b051f0f14b3b3"
+DIGITS_TARGET_SHA256 = "8ba4f891220f5e4c9c819638d1602d74b83618f167043c6da52a2a247841ddf0"
+
+
+def _shipped_digits():
+    from importlib.resources import files
+
+    with files("asymloss.data").joinpath("digits.npz").open("rb") as f, np.load(f) as z:
+        return z["images"], z["target"]
+
+
+def test_shipped_digits_are_scikit_learns():
+    import hashlib
+
+    images, target = _shipped_digits()
+    assert images.shape == (1797, 8, 8) and images.dtype == np.uint8 and target.dtype == np.uint8
+    assert hashlib.sha256(images.tobytes()).hexdigest() == DIGITS_IMAGES_SHA256
+    assert hashlib.sha256(target.tobytes()).hexdigest() == DIGITS_TARGET_SHA256
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")  # scikit-learn is not needed otherwise
+    d = sklearn_datasets.load_digits()
+    assert np.array_equal(d.images, images) and np.array_equal(d.target, target)
+
+
 def test_digits_split():
-    from sklearn.datasets import load_digits
+    from types import SimpleNamespace
 
     ds = data.load("digits")
-    d = load_digits()
+    images, target = _shipped_digits()
+    d = SimpleNamespace(images=images.astype(np.float64), target=target.astype(np.int64))
     assert ds.x_train.shape == (1438, 1, 8, 8) and ds.x_test.shape == (359, 1, 8, 8)
     assert ds.x_train.dtype == torch.uint8 and ds.y_train.dtype == torch.int64
     assert ds.num_classes == 10 and ds.note == ""

@@ -444,6 +444,9 @@ def sweep_cmd(
     overrides = {k: v for k, v in (("epochs", epochs), ("subset", subset), ("data_dir", data_dir)) if v is not None}
     overrides.update(_parse_overrides(set_))
     try:  # everything is validated before any run starts: each run's config, the device, each dataset once
+        from ._extras import require
+
+        require("pandas")
         store = ResultsStore(check_store_dir(out))
         g = build_grid(grid, protocol=protocol, losses=losses, noise=noise, seeds=seeds, overrides=overrides)
         runs = expand_grid(g)
@@ -503,8 +506,8 @@ def table_cmd(
         if width is None and sys.stdout.isatty():
             width = console.width
         text = results_table(results, metric=metric, fmt=fmt, width=width)
-    except (ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
+    except _USER_ERRORS as exc:
+        _fail(_message(exc))
     print(text)
 
 
@@ -524,8 +527,8 @@ def plot_cmd(
         _fail(f"--metric must be one of {', '.join(METRICS)}; got {metric!r}.")
     try:
         written = plot_results(results, out, fmt=fmt, metric=metric)
-    except (ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
+    except _USER_ERRORS as exc:
+        _fail(_message(exc))
     for name, path in written.items():
         console.print(f"{name}: {path}" if path else f"{name}: [dim]nothing to draw[/]")
 

@@ -325,6 +325,9 @@ def read_image_folder(path: str | os.PathLike) -> dict[str, Any]:
     when every image is gray (mode ``L``/``1``, or colour with three equal channels), else to RGB
     (C = 3); all must share one size. Returns ``x_train, y_train, x_test, y_test, classes``.
     """
+    from .._extras import require
+
+    require("PIL")
     from PIL import Image
 
     path = Path(path)

@@ -24,6 +24,7 @@ import os
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
+from .._extras import require
 from .._validation import check_choice
 from .table import METRICS, _as_frame, loss_order, noise_label, noise_order
 
@@ -35,13 +36,10 @@ ASYMMETRIC_LOSSES = ("agce", "aul", "ael")
 
 
 def _matplotlib():
-    """matplotlib, or an ImportError naming the extra that installs it."""
-    try:
-        import matplotlib  # noqa: F401
-        from matplotlib.figure import Figure
-    except ImportError as e:
-        raise ImportError("plots need matplotlib: install it with `pip install 'asymloss[plot]'` "
-                          "(or `pip install matplotlib`).") from e
+    """matplotlib's ``Figure``, or an ImportError naming the extra that installs matplotlib."""
+    require("matplotlib")
+    from matplotlib.figure import Figure
+
     return Figure
 
 
@@ -186,7 +184,7 @@ def ratio_table(results: Any, metric: str = "last"):
     The hyperparameters are read from the loss module the engine builds for the run (preset and
     explicit ``loss_params`` resolved).
     """
-    import pandas as pd
+    pd = require("pandas")
 
     from .. import theory
 
@@ -393,6 +391,7 @@ def plot_results(results: Any, out_dir: Union[str, os.PathLike], fmt: str = "png
     """
     check_choice("fmt", fmt, PLOT_FORMATS)
     check_choice("metric", metric, METRICS)
+    _matplotlib()  # a missing matplotlib is reported before anything is read
     runs = _as_frame(results)
     if runs.empty:
         raise ValueError("the results hold no runs: nothing to plot.")

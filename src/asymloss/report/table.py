@@ -18,6 +18,7 @@ import math
 import os
 from typing import Any, Optional, Union
 
+from .._extras import require
 from .._validation import check_choice, check_number
 
 __all__ = ["summarise", "results_table", "noise_label", "noise_order", "loss_order", "METRICS", "FORMATS"]
@@ -59,7 +60,7 @@ def loss_order(loss: str, label: str) -> tuple:
 
 
 def _as_frame(results: Any):
-    import pandas as pd
+    pd = require("pandas")
 
     if isinstance(results, pd.DataFrame):
         return results
@@ -81,7 +82,7 @@ def summarise(results: Any, metric: str = "last", *, ddof: int = 1):
     """
     import json
 
-    import pandas as pd
+    pd = require("pandas")
 
     check_choice("metric", metric, METRICS)
     check_number("ddof", ddof, ge=0, integer=True)

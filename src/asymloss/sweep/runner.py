@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from .._extras import require
 from .._validation import check_choice
 from .executors import Executor, RunFn, RunTask, create_executor, error_info, list_executors
 from .grid import Grid, Run, build_grid, expand_grid
@@ -242,6 +243,7 @@ def run_sweep(
     """
     if out is None:
         raise ValueError("out: the results store directory is required.")
+    require("pandas")  # the store's results table: a missing pandas is reported before anything starts
     if isinstance(executor, str):
         check_choice("executor", executor, list_executors())
     if isinstance(grid, list):

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
 from .._datasets import dataset_num_classes
+from .._extras import require
 from .._io import atomic_path, atomic_write_json, read_json
 from .grid import Grid, Run, loss_label
 
@@ -230,7 +231,7 @@ def load_results(results: Union[str, os.PathLike, ResultsStore]):
     images_per_s, noise_rate (realised), device, error (message of a failed run), config (JSON).
     Read from the run files themselves (always current), or from ``results.sqlite`` when given.
     """
-    import pandas as pd
+    pd = require("pandas")
 
     src = _resolve(results)
     if isinstance(src, Path):
@@ -247,7 +248,7 @@ def load_results(results: Union[str, os.PathLike, ResultsStore]):
 
 def load_epochs(results: Union[str, os.PathLike, ResultsStore]):
     """Per-epoch metrics of every run in long form (columns ``EPOCH_COLUMNS``)."""
-    import pandas as pd
+    pd = require("pandas")
 
     src = _resolve(results)
     if isinstance(src, Path):
