@@ -37,10 +37,16 @@ def check_loss(config: TrainConfig, label: Optional[str] = None) -> None:
 
 
 def check_noise(config: TrainConfig) -> None:
-    """Parse the noise spec and, for matrix noise, build its transition matrix for the dataset."""
+    """Parse the noise spec; for matrix noise, build its transition matrix for the dataset; for a
+    reference sampler (``alfs``/``apl``), check that the reference generates this noise there."""
     from .. import noise
 
     parsed = noise.parse_noise(config.noise)
+    if config.noise_sampler in noise.REFERENCE_SAMPLERS:
+        try:
+            noise.check_replay(config.noise_sampler, parsed.kind, config.dataset.split(":")[0].lower())
+        except ValueError as e:
+            raise ValueError(f"noise {config.noise!r} on dataset {config.dataset!r}: {e}") from e
     if parsed.kind in ("symmetric", "asymmetric", "pairflip", "uniform"):
         dataset = config.dataset.split(":")[0]
         try:

@@ -21,6 +21,9 @@ from .._validation import check_choice, check_number, unknown_name_error
 __all__ = ["TrainConfig", "get_protocol", "list_protocols", "PROTOCOLS"]
 
 SCHEDULES = ("cosine", "step", "exp", "constant")
+#: ``reference``: exact or independent as the reference code does per dataset and noise kind;
+#: ``alfs``/``apl``: that reference's own noisy labels, bit for bit (docs/noise.md).
+NOISE_SAMPLERS = ("exact", "independent", "reference", "alfs", "apl")
 _LOCATION_FIELDS = ("data_dir", "device")  # not part of a run's identity
 
 
@@ -91,7 +94,7 @@ class TrainConfig:
             check_number("grad_clip", self.grad_clip, gt=0)
         check_choice("optimizer", self.optimizer, ("sgd",))
         check_choice("schedule", self.schedule, SCHEDULES)
-        check_choice("noise_sampler", self.noise_sampler, ("exact", "independent", "reference"))
+        check_choice("noise_sampler", self.noise_sampler, NOISE_SAMPLERS)
         check_choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
         object.__setattr__(self, "loss_params", dict(self.loss_params))

@@ -70,8 +70,9 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     """Load the dataset, take the subset and corrupt the labels as ``config`` says.
 
     Synthetic noise is drawn on the (sub)set that is trained on, so its realised rate is the one
-    the model sees. Real noisy label sets (CIFAR-N) are indexed like the full training set: they are
-    applied to the full set first and the subset is taken afterwards.
+    the model sees. Real noisy label sets (CIFAR-N) and the references' own labels (noise samplers
+    ``alfs``/``apl``) are indexed like the full training set: they are applied to the full set first
+    and the subset is taken afterwards.
     """
     from .. import data, noise
 
@@ -83,7 +84,7 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     if config.subset is not None and config.subset < n:
         rng = np.random.default_rng(SUBSET_SEED)
         idx = np.sort(rng.permutation(n)[: config.subset])
-    real = spec.kind in ("cifar10n", "cifar100n")
+    real = spec.kind in ("cifar10n", "cifar100n") or config.noise_sampler in noise.REFERENCE_SAMPLERS
     labels = y_train.numpy()
     if idx is not None and not real:
         x_train, labels = x_train[torch.from_numpy(idx)], labels[idx]
