@@ -1,4 +1,4 @@
-"""Independent float64 reference implementations of every loss, straight from SPEC §1 and §6.
+"""Independent float64 reference implementations of every loss, straight from docs/losses.md.
 
 Written with softmax + one-hot (the slow obvious way) and the reference code's clamps; nothing
 here calls asymloss.

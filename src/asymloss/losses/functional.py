@@ -16,7 +16,7 @@ Every function has the signature::
 - Labels outside ``[0, C-1]`` (other than ``ignore_index``) raise ``ValueError`` on CPU tensors.
 
 With ``p = softmax(input)`` and ``p_y`` the probability of the label, the per-sample values are
-(SPEC §1; see each docstring)::
+(docs/losses.md; see each docstring)::
 
     ce     -log p_y                          agce  ((a+1)^q - (a+p_y)^q) / q
     focal  -(1-p_y)^gamma log p_y            aul   ((a-p_y)^q - (a-1)^q) / q

@@ -1,4 +1,4 @@
-"""Reference hyperparameters (SPEC §1.3 and §6), keyed by preset and canonical loss name.
+"""Reference hyperparameters (docs/losses.md, 'Presets'), keyed by preset and canonical loss name.
 
 - ``paper:<dataset>``: the ALFs reference code (Zhou et al. 2021). The plain MAE baseline is
   ``2(1 - p_y)`` (``scale=2``); inside NCE+MAE it is ``beta * (1 - p_y)`` (``scale=1``): ALFs'
@@ -8,7 +8,7 @@
   reference code (``detach=True``: same values, reference gradients).
 - ``apl:<dataset>``: the APL code's configs (Ma et al. 2020; ``configs/<dataset>/sym/*.yaml`` of
   the public Active-Passive-Losses repository). Its MAE is ``1 - p_y`` (``scale=1``).
-- ``anl:<dataset>``, ``jal:<dataset>``, ``eps:cifar10``: the later losses of SPEC §6. Their
+- ``anl:<dataset>``, ``jal:<dataset>``, ``eps:cifar10``: the later losses of docs/losses.md, 'Later losses'. Their
   L1 penalty ``delta * ||theta||_1`` is a training-engine setting, listed in :data:`PRESET_NOTES`.
 
 Every value here reproduces the per-sample loss of the reference it names.

@@ -32,7 +32,7 @@ def list_models() -> list[str]:
 
 
 def init_weights(model: nn.Module) -> nn.Module:
-    """The references' initialisation (SPEC §5): Kaiming-uniform (fan_in, ReLU) for convolutions,
+    """The references' initialisation (docs/protocols.md, 'Initialisation'): Kaiming-uniform (fan_in, ReLU) for convolutions,
     Xavier-uniform for linear layers, zero biases; BatchNorm at weight 1, bias 0."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):

@@ -1,4 +1,4 @@
-"""Label noise: transition matrices, label corruption and real CIFAR-N noise (SPEC §3).
+"""Label noise: transition matrices, label corruption and real CIFAR-N noise (docs/noise.md).
 
 >>> import numpy as np
 >>> from asymloss.noise import corrupt, transition_matrix
