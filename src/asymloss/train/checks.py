@@ -28,7 +28,7 @@ def _message(exc: Exception) -> str:
 
 def check_loss(config: TrainConfig, label: Optional[str] = None) -> None:
     """Build the run's loss exactly as the engine will; errors name the loss and the preset."""
-    from .engine import build_loss
+    from .loss import build_loss
 
     try:
         build_loss(config, expected_num_classes(config.dataset))
