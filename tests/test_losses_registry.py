@@ -1,4 +1,4 @@
-"""Registry: names, presets (asserted against SPEC §1.3), overrides and errors."""
+"""Registry: names, presets (asserted against docs/losses.md, 'Presets'), overrides and errors."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import torch
 import asymloss
 from asymloss.losses.registry import LOSSES
 
-# SPEC §1.3, written out literally: dataset -> loss -> (values...)
+# docs/losses.md, 'Presets', written out literally: dataset -> loss -> (values...)
 SPEC_13 = {
     "mnist": {"agce": (4, 0.2), "aul": (3, 0.1), "ael": (3.5,), "nce+agce": (0, 1, 4, 0.2),
               "nce+aul": (0, 1, 3, 0.1), "nce+ael": (0, 1, 3.5), "apl": (1, 100)},

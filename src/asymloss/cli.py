@@ -128,7 +128,7 @@ def theory_cmd(
     method: str = typer.Option("auto", help="auto, ratio (the paper's condition) or simplex (numerical minimisation)."),
 ) -> None:
     """Is a loss asymmetric (noise-tolerant) under a noise? Asymmetry ratio, noise ratio, verdict
-    and the smallest parameter values that would make it asymmetric (SPEC §2)."""
+    and the smallest parameter values that would make it asymmetric (docs/theory.md, 'Smallest parameters')."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -203,7 +203,7 @@ def protocols_cmd() -> None:
         sched = c.schedule + (f" ×{c.gamma:g} at {list(c.milestones)}" if c.schedule == "step" else f" ×{c.gamma:g}/epoch" if c.schedule == "exp" else "")
         rows.append((name, c.dataset, c.model, str(c.epochs), str(c.batch_size), f"{c.lr:g}", f"{c.weight_decay:g}",
                      sched, aug, str(c.loss_preset), c.noise_sampler))
-    title = "Training protocols (SPEC §5)"
+    title = "Training protocols (docs/protocols.md)"
     table = Table(title=title)
     for col in ("protocol", "dataset", "model", "epochs", "batch", "lr", "wd", "schedule", "augmentation", "loss preset", "noise sampler"):
         table.add_column(col, no_wrap=True)

@@ -1,4 +1,4 @@
-"""Reference hyperparameters (SPEC §1.3 and §6), keyed by preset and canonical loss name.
+"""Reference hyperparameters (docs/losses.md, 'Presets'), keyed by preset and canonical loss name.
 
 - ``paper:<dataset>``: the ALFs reference code (Zhou et al. 2021). The plain MAE baseline is
   ``2(1 - p_y)`` (``scale=2``); inside NCE+MAE it is ``beta * (1 - p_y)`` (``scale=1``): ALFs'
@@ -8,7 +8,7 @@
   reference code (``detach=True``: same values, reference gradients).
 - ``apl:<dataset>``: the APL code's configs (Ma et al. 2020; ``configs/<dataset>/sym/*.yaml`` of
   the public Active-Passive-Losses repository). Its MAE is ``1 - p_y`` (``scale=1``).
-- ``anl:<dataset>``, ``jal:<dataset>``, ``eps:cifar10``: the later losses of SPEC §6. Their
+- ``anl:<dataset>``, ``jal:<dataset>``, ``eps:cifar10``: the later losses of docs/losses.md, 'Later losses'. Their
   L1 penalty ``delta * ||theta||_1`` is a training-engine setting, listed in :data:`PRESET_NOTES`.
 
 Every value here reproduces the per-sample loss of the reference it names.
@@ -97,8 +97,17 @@ PRESET_NOTES: dict[str, str] = {
     "eps:cifar10": "epsilon-softmax CE+MAE (Wang et al. 2024), CIFAR-10 symmetric noise",
 }
 
-#: The L1 coefficient (delta) of the presets whose method adds ``delta * ||theta||_1`` in training.
-L1_PENALTY: dict[str, float] = {
-    "anl:mnist": 1e-6, "anl:cifar10": 5e-5, "anl:cifar100": 5e-7,
-    "jal:cifar10": 5e-5, "jal:cifar100": 5e-6,
+#: Training-engine settings of the presets whose method trains with a parameter penalty: ANL adds
+#: ``delta * ||theta||_1`` over all parameters with weight decay 0 (Ye et al. 2023), JAL an L1 term
+#: with weight decay 0 (Wang et al. 2025). A run using such a preset gets these settings unless
+#: the user changed them from the protocol's values (docs/losses.md, "L1 penalty of ANL and JAL").
+PRESET_ENGINE: dict[str, dict[str, float]] = {
+    "anl:mnist": {"l1_weight": 1e-6, "weight_decay": 0.0},
+    "anl:cifar10": {"l1_weight": 5e-5, "weight_decay": 0.0},
+    "anl:cifar100": {"l1_weight": 5e-7, "weight_decay": 0.0},
+    "jal:cifar10": {"l1_weight": 5e-5, "weight_decay": 0.0},
+    "jal:cifar100": {"l1_weight": 5e-6, "weight_decay": 0.0},
 }
+
+#: The L1 coefficient (delta) of the presets whose method adds ``delta * ||theta||_1`` in training.
+L1_PENALTY: dict[str, float] = {k: v["l1_weight"] for k, v in PRESET_ENGINE.items()}

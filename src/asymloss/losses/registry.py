@@ -19,9 +19,10 @@ from typing import Optional
 
 from .._validation import check_number, unknown_name_error
 from . import modules as M
-from .presets import L1_PENALTY, PRESET_NOTES, PRESETS
+from .presets import L1_PENALTY, PRESET_ENGINE, PRESET_NOTES, PRESETS
 
-__all__ = ["create_loss", "list_losses", "list_presets", "get_preset", "describe_loss", "resolve_name"]
+__all__ = ["create_loss", "list_losses", "list_presets", "get_preset", "describe_loss", "resolve_name",
+           "preset_engine_settings"]
 
 _CLASSES = [
     M.CE, M.FocalLoss, M.MAE, M.RCE, M.GCE, M.SCE, M.NCE, M.NFL, M.NGCE, M.NMAE, M.NRCE,
@@ -110,6 +111,12 @@ def _check_preset(preset: str) -> str:
     if key not in PRESETS:
         raise unknown_name_error("preset", preset, PRESETS)
     return key
+
+
+def preset_engine_settings(preset: str) -> dict:
+    """The training-engine settings a preset's method trains with (``l1_weight``,
+    ``weight_decay``), or ``{}`` (a new dict)."""
+    return dict(PRESET_ENGINE.get(_check_preset(preset), {}))
 
 
 def presets_defining(name: str) -> list[str]:

@@ -35,7 +35,7 @@ def _message(exc: Exception) -> str:
 
 def check_loss(config: TrainConfig, label: Optional[str] = None, num_classes: Optional[int] = None) -> None:
     """Build the run's loss exactly as the engine will; errors name the loss and the preset."""
-    from .engine import build_loss
+    from .loss import build_loss
 
     try:
         build_loss(config, num_classes or expected_num_classes(config.dataset))
@@ -67,6 +67,11 @@ def check_noise(config: TrainConfig, num_classes: Optional[int] = None) -> None:
                 f"{title}'s training images and only fit dataset {want!r} (e.g. --set dataset={want}, or the "
                 f"protocol cifar-n)."
             )
+    if config.noise_sampler in noise.REFERENCE_SAMPLERS:
+        try:
+            noise.check_replay(config.noise_sampler, parsed.kind, config.dataset.split(":")[0].lower())
+        except ValueError as e:
+            raise ValueError(f"noise {config.noise!r} on dataset {config.dataset!r}: {e}") from e
     if parsed.kind in ("symmetric", "asymmetric", "pairflip", "uniform"):
         K = num_classes or expected_num_classes(config.dataset)
         if K is None and parsed.kind != "asymmetric":
