@@ -1,7 +1,7 @@
 """Fault injection at scale: SIGKILL a real sweep (and its workers) at random moments, restart it
 each time, and check that nothing is lost, torn, or different from an uninterrupted sweep.
 
-    python bench/chaos.py                      # 20 kills of a 12-run digits sweep (a few minutes)
+    python bench/chaos.py                      # 20 kills of an 8-run digits sweep (a few minutes)
     python bench/chaos.py --kills 3 --json out.json
 
 The sweep is the real command (``python -m asymloss sweep``, the training engine, the local process
@@ -21,8 +21,10 @@ finally it is run to the end. Counted:
   times are left out (must be 0).
 
 The delays are drawn uniformly between ``--min-delay`` and ``--max-delay`` seconds from a
-``random.Random(--seed)``, so kills land during start-up, data loading, training, checkpoint and
-record writes and consolidation alike. Exit status 1 when any count that must be 0 is not.
+``random.Random(--seed)``; by default they are scaled to the reference sweep (from half its start-up
+time to the start-up plus twice a restart's share of its training), so kills land during start-up,
+data loading, training, checkpoint and record writes and consolidation alike, and the sweep
+advances between them. Exit status 1 when any count that must be 0 is not.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-LOSSES = "ce,gce,sce,agce,nce+rce,nce+agce"
+LOSSES = "ce,gce,agce,nce+agce"
 NOISE = "clean,symmetric:0.6"
 TIMING = {"seconds", "wall_time_s", "train_time_s", "images_per_s"}
 
@@ -102,17 +104,29 @@ def comparable(record: dict) -> dict:
     }
 
 
-def run(kills: int, seed: int, min_delay: float, max_delay: float, losses: str, noise: str, epochs: int,
+def run(kills: int, seed: int, min_delay: float | None, max_delay: float | None, losses: str, noise: str, epochs: int,
         workdir: Path, log=print) -> dict:
     rng = random.Random(seed)
     ref, chaos = workdir / "reference", workdir / "chaos"
     t0 = time.perf_counter()
-    res = subprocess.run(sweep_args(ref, losses, noise, epochs), env=_env(), capture_output=True, text=True)
-    if res.returncode != 0:
-        raise SystemExit(f"the reference sweep failed:\n{res.stdout}{res.stderr}")
+    proc = subprocess.Popen(sweep_args(ref, losses, noise, epochs), env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    startup = None
+    while proc.poll() is None:  # the time to the first epoch on disk: start-up, checks, workers, data
+        if startup is None and any((ref / "runs").glob("*/record.json")):
+            startup = time.perf_counter() - t0
+        time.sleep(0.05)
+    if proc.returncode != 0:
+        raise SystemExit(f"the reference sweep failed:\n{proc.stdout.read()}")
     ref_seconds = time.perf_counter() - t0
+    startup = startup or ref_seconds
     reference = {rid: comparable(json.loads(b)) for rid, b in complete_records(ref).items()}
-    log(f"reference sweep: {len(reference)} runs in {ref_seconds:.1f} s")
+    if min_delay is None:  # kills from half-way through start-up ...
+        min_delay = startup / 2
+    if max_delay is None:  # ... to where a restart gets twice its share of the training done
+        max_delay = startup + 2 * (ref_seconds - startup) / max(kills, 1)
+    log(f"reference sweep: {len(reference)} runs in {ref_seconds:.1f} s (first epoch on disk after "
+        f"{startup:.1f} s); kills after {min_delay:.1f}–{max_delay:.1f} s")
 
     lost, torn, tmp_left, kill_log = 0, [], 0, []
     before: dict[str, bytes] = {}
@@ -153,7 +167,8 @@ def run(kills: int, seed: int, min_delay: float, max_delay: float, losses: str, 
     differ = sorted(rid for rid in reference if final.get(rid) != reference[rid])
     return {
         "kills": kills, "seed": seed, "runs": len(reference), "epochs": epochs,
-        "reference_seconds": round(ref_seconds, 1),
+        "reference_seconds": round(ref_seconds, 1), "startup_seconds": round(startup, 1),
+        "delays_s": [round(min_delay, 2), round(max_delay, 2)],
         "kills_during_training": sum(1 for e in kill_log if 0 < e["complete"] < len(reference)),
         "finished_runs_lost": lost, "torn_or_unreadable_files": len(torn), "torn": torn,
         "runs_differing_from_reference": len(differ), "differing": differ,
@@ -166,19 +181,21 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0, help="Seed of the kill delays.")
-    ap.add_argument("--min-delay", type=float, default=1.0, help="Shortest time before a kill (s).")
-    ap.add_argument("--max-delay", type=float, default=9.0, help="Longest time before a kill (s).")
+    ap.add_argument("--min-delay", type=float, help="Shortest time before a kill (s; default: half the "
+                    "reference sweep's time to its first epoch on disk).")
+    ap.add_argument("--max-delay", type=float, help="Longest time before a kill (s; default: that start-up time "
+                    "plus twice the reference's training time divided by the number of kills).")
     ap.add_argument("--losses", default=LOSSES)
     ap.add_argument("--noise", default=NOISE)
-    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--workdir", help="Keep the stores here (default: a temporary directory).")
     ap.add_argument("--json", help="Write the report as JSON to this file.")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="asymloss-chaos-") as tmp:
         workdir = Path(a.workdir) if a.workdir else Path(tmp)
         report = run(a.kills, a.seed, a.min_delay, a.max_delay, a.losses, a.noise, a.epochs, workdir)
-    print(f"\n{report['kills']} SIGKILLs of a {report['runs']}-run sweep ({report['kills_during_training']} with some "
-          f"runs complete and some not):")
+    print(f"\n{report['kills']} SIGKILLs of a {report['runs']}-run sweep (reference {report['reference_seconds']} s; "
+          f"{report['kills_during_training']} kills with some runs complete and some not):")
     print(f"  finished runs lost:                  {report['finished_runs_lost']}")
     print(f"  torn or unreadable files:            {report['torn_or_unreadable_files']}")
     print(f"  runs differing from the reference:   {report['runs_differing_from_reference']}"
