@@ -358,51 +358,76 @@ def _print_train_result(cfg, record: dict, out: Optional[str]) -> None:
 
 @app.command("demo")
 def demo_cmd(
-    seed: int = typer.Option(0, help="Seed of the runs and of the label noise."),
+    seeds: str = typer.Option("0,1,2", help="Comma-separated seeds of the runs and their label noise; the table shows the mean over them."),
+    seed: Optional[int] = typer.Option(None, help="One seed only (instead of --seeds)."),
     epochs: Optional[int] = typer.Option(None, help="Override the demo's number of epochs."),
+    workers: Optional[int] = typer.Option(None, help="Worker processes (default: one per core, at most 4; 1 runs in this process). The numbers do not depend on it."),
 ) -> None:
     """Train CE, GCE, SCE, NCE+RCE and NCE+AGCE on real handwritten digits under clean,
-    symmetric 0.6 and asymmetric 0.4 noise (no download), and print the test accuracies."""
+    symmetric 0.6 and asymmetric 0.4 noise (no download), and print the test accuracies (mean ± std
+    over seeds)."""
+    import statistics
     import time
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.table import Table
 
+    from ._validation import check_number
     from .train import check_config
-    from .train.demo import DEMO_LOSSES, DEMO_NOISE, demo_configs, run_demo
+    from .train.demo import DEMO_LOSSES, DEMO_NOISE, demo_accuracies, demo_configs, demo_workers
 
     overrides = {"epochs": epochs} if epochs is not None else {}
     try:  # validated like train's options, before anything runs
-        check_config(demo_configs(seed=seed, **overrides)[0])
+        if seed is not None:
+            seed_list = [seed]
+        else:
+            try:
+                seed_list = list(dict.fromkeys(int(x) for x in seeds.split(",") if x.strip()))
+            except ValueError:
+                raise ValueError(f"--seeds must be comma-separated integers; got {seeds!r}.") from None
+            if not seed_list:
+                raise ValueError("--seeds: at least one seed is needed.")
+        if workers is not None:
+            check_number("workers", workers, ge=1, integer=True)
+        for s in seed_list:
+            check_config(demo_configs(seed=s, **overrides)[0])
     except _USER_ERRORS as exc:
         _fail(_message(exc))
+    settings = len(DEMO_LOSSES) * len(DEMO_NOISE)
+    total = settings * len(seed_list)
+    n_workers = demo_workers(total) if workers is None else min(workers, total)
     t0 = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("ETA"), TimeRemainingColumn(), console=console) as bar:
-        task = bar.add_task("demo", total=len(DEMO_LOSSES) * len(DEMO_NOISE))
+        task = bar.add_task("demo", total=total)
 
-        def on_run(i, total, cfg):
-            bar.update(task, completed=i, description=f"{cfg.loss} / {cfg.noise}")
+        def on_run(done, total, cfg):
+            bar.update(task, completed=done, description=f"{cfg.loss} / {cfg.noise} / seed {cfg.seed}")
 
         try:
-            results = run_demo(seed=seed, on_run=on_run, **overrides)
+            results = demo_accuracies(seeds=seed_list, workers=n_workers, on_run=on_run, **overrides)
         except KeyboardInterrupt:
             bar.stop()
             _interrupted("the demo saves nothing; run `asymloss demo` again to see its table.")
-        bar.update(task, completed=len(results), description="done")
-    table = Table(title=f"Test accuracy (%) on scikit-learn digits, MLP, last of {epochs or 40} epochs, seed {seed}")
-    table.add_column("loss")
+        bar.update(task, completed=total, description="done")
+    many = len(seed_list) > 1
+    which = f"mean ± std over seeds {', '.join(map(str, seed_list))}" if many else f"seed {seed_list[0]}"
+    table = Table(title=f"Test accuracy (%) on handwritten digits, MLP, last of {epochs or 40} epochs, {which}")
+    table.add_column("loss", no_wrap=True)
     for nz in DEMO_NOISE:
-        table.add_column(nz, justify="right")
-    col_best = {nz: max(results[(loss, nz)] for loss in DEMO_LOSSES) for nz in DEMO_NOISE}
+        table.add_column(nz, justify="right", no_wrap=True)
+    mean = {k: statistics.fmean(v) for k, v in results.items()}
+    col_best = {nz: max(round(100 * mean[(loss, nz)], 1) for loss in DEMO_LOSSES) for nz in DEMO_NOISE}
     for loss in DEMO_LOSSES:
         cells = []
         for nz in DEMO_NOISE:
-            v = results[(loss, nz)]
-            cells.append(f"[bold]{100 * v:.1f}[/]" if v == col_best[nz] else f"{100 * v:.1f}")
+            m = round(100 * mean[(loss, nz)], 1)
+            text = f"{m:.1f}" + (f" ± {100 * statistics.stdev(results[(loss, nz)]):.1f}" if many else "")
+            cells.append(f"[bold]{text}[/]" if m == col_best[nz] else text)
         table.add_row(loss, *cells)
     console.print(table)
-    console.print(f"{len(results)} runs in {time.perf_counter() - t0:.0f} s. Best per column in bold.")
+    console.print(f"{settings} runs × {len(seed_list)} seed(s) in {time.perf_counter() - t0:.0f} s ({n_workers} worker "
+                  f"process{'es' if n_workers > 1 else ''}). Best mean per column in bold.")
 
 
 # ---------------------------------------------------------------------------------------------
