@@ -8,7 +8,8 @@ The sweep is the real command (``python -m asymloss sweep``, the training engine
 pool with 2 workers × 1 thread) on the digits that asymloss ships. First it runs uninterrupted into a
 reference store. Then, into a fresh store, it is started and SIGKILLed — the whole process group,
 so the workers die with it — after a random delay, ``--kills`` times, each time after a restart;
-finally it is run to the end. Counted:
+when a sweep has every run complete it is checked and the next kills go to a fresh store; the
+last one is run to the end. Counted:
 
 - finished runs lost: a run complete before a kill that is not complete, with the same
   ``record.json`` bytes, after the next restart (must be 0);
@@ -129,13 +130,23 @@ def run(kills: int, seed: int, min_delay: float | None, max_delay: float | None,
         f"{startup:.1f} s); kills after {min_delay:.1f}–{max_delay:.1f} s")
 
     lost, torn, tmp_left, kill_log = 0, [], 0, []
+    differ: list[str] = []
+    missing: list[str] = []
+    rounds = 0
+    chaos = workdir / "chaos-1"
+
+    def finish_round(store: Path) -> None:
+        """The round's store is complete: compare every run with the reference."""
+        final = {rid: comparable(json.loads(b)) for rid, b in complete_records(store).items()}
+        differ.extend(f"{store.name}/{rid}" for rid in reference if rid in final and final[rid] != reference[rid])
+        missing.extend(f"{store.name}/{rid}" for rid in reference if rid not in final)
+
     before: dict[str, bytes] = {}
     for k in range(kills):
         proc = subprocess.Popen(sweep_args(chaos, losses, noise, epochs), env=_env(), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         delay = rng.uniform(min_delay, max_delay)
         time.sleep(delay)
-        # the runs complete before the kill (and after the previous restart began): none may be lost
         ended = proc.poll() is not None
         try:
             os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its workers, at once
@@ -149,30 +160,37 @@ def run(kills: int, seed: int, min_delay: float | None, max_delay: float | None,
                 lost += 1
         bad, tmp = torn_files(chaos)
         torn += bad
-        tmp_left = tmp
+        tmp_left += tmp
         before = complete_records(chaos)
-        kill_log.append({"kill": k + 1, "delay_s": round(delay, 2), "complete": len(before),
+        kill_log.append({"kill": k + 1, "round": rounds + 1, "delay_s": round(delay, 2), "complete": len(before),
                          "ended_before_kill": ended})
         log(f"kill {k + 1:2d} after {delay:5.2f} s: {len(before)}/{len(reference)} runs complete"
             + (", torn: " + "; ".join(bad) if bad else "") + (" (the sweep had already ended)" if ended else ""))
-    res = subprocess.run(sweep_args(chaos, losses, noise, epochs), env=_env(), capture_output=True, text=True)
-    if res.returncode != 0:
-        raise SystemExit(f"the final sweep failed:\n{res.stdout}{res.stderr}")
-    for rid, blob in before.items():
-        if (chaos / "runs" / rid / "record.json").read_bytes() != blob:
-            lost += 1
-    bad, tmp_left = torn_files(chaos)
-    torn += bad
-    final = {rid: comparable(json.loads(b)) for rid, b in complete_records(chaos).items()}
-    differ = sorted(rid for rid in reference if final.get(rid) != reference[rid])
+        if len(before) == len(reference):  # this sweep is done: check it, and kill a fresh one next
+            finish_round(chaos)
+            rounds += 1
+            chaos = workdir / f"chaos-{rounds + 1}"
+            before = {}
+    if before or (chaos / "runs").is_dir():  # the last, unfinished round: run it to the end
+        res = subprocess.run(sweep_args(chaos, losses, noise, epochs), env=_env(), capture_output=True, text=True)
+        if res.returncode != 0:
+            raise SystemExit(f"the final sweep failed:\n{res.stdout}{res.stderr}")
+        for rid, blob in before.items():
+            if (chaos / "runs" / rid / "record.json").read_bytes() != blob:
+                lost += 1
+        bad, tmp = torn_files(chaos)
+        torn += bad
+        tmp_left += tmp
+        finish_round(chaos)
+        rounds += 1
     return {
-        "kills": kills, "seed": seed, "runs": len(reference), "epochs": epochs,
+        "kills": kills, "seed": seed, "runs": len(reference), "epochs": epochs, "sweeps_completed": rounds,
         "reference_seconds": round(ref_seconds, 1), "startup_seconds": round(startup, 1),
         "delays_s": [round(min_delay, 2), round(max_delay, 2)],
         "kills_during_training": sum(1 for e in kill_log if 0 < e["complete"] < len(reference)),
+        "kills_after_the_end": sum(1 for e in kill_log if e["ended_before_kill"]),
         "finished_runs_lost": lost, "torn_or_unreadable_files": len(torn), "torn": torn,
-        "runs_differing_from_reference": len(differ), "differing": differ,
-        "runs_missing": sorted(set(reference) - set(final)),
+        "runs_differing_from_reference": len(differ), "differing": differ, "runs_missing": missing,
         "temporary_files_left": tmp_left, "log": kill_log,
     }
 
@@ -194,8 +212,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="asymloss-chaos-") as tmp:
         workdir = Path(a.workdir) if a.workdir else Path(tmp)
         report = run(a.kills, a.seed, a.min_delay, a.max_delay, a.losses, a.noise, a.epochs, workdir)
-    print(f"\n{report['kills']} SIGKILLs of a {report['runs']}-run sweep (reference {report['reference_seconds']} s; "
-          f"{report['kills_during_training']} kills with some runs complete and some not):")
+    print(f"\n{report['kills']} SIGKILLs of a {report['runs']}-run sweep (reference {report['reference_seconds']} s), "
+          f"{report['sweeps_completed']} sweep(s) taken to the end; {report['kills_during_training']} kills with some runs "
+          f"complete and some not, {report['kills_after_the_end']} after a sweep had ended by itself:")
     print(f"  finished runs lost:                  {report['finished_runs_lost']}")
     print(f"  torn or unreadable files:            {report['torn_or_unreadable_files']}")
     print(f"  runs differing from the reference:   {report['runs_differing_from_reference']}"

@@ -266,7 +266,8 @@ def train_cmd(
     """Train one model on noisy labels with a chosen loss under a protocol."""
     import warnings
 
-    from .train import CheckpointError, check_config, get_protocol, inspect_run, restart_run, train
+    from .data import ChecksumError, DatasetNotFoundError, FormatError
+    from .train import CheckpointError, RunDirError, check_config, get_protocol, inspect_run, restart_run, train
     from .train.checks import SmallSubsetWarning
 
     overrides = {"loss": loss, "noise": noise, "seed": seed, "device": device}
@@ -322,7 +323,7 @@ def train_cmd(
         _interrupted(f"{out} holds {done} of {cfg.epochs} epochs; run the same command again to resume "
                      f"from epoch {done}." if done else f"no epoch had finished, so {out} holds nothing to "
                      "resume; run the same command again to start it.")
-    except _USER_ERRORS as exc:  # e.g. a checkpoint damaged while the data were being checked
+    except (RunDirError, ChecksumError, FormatError, DatasetNotFoundError) as exc:  # files changed since the checks
         _fail(_message(exc))
     _print_train_result(cfg, record, out)
 
