@@ -45,7 +45,8 @@ def test_asymmetric_noise_verdicts_margins_and_bounds():
 
 def test_default_candidates_merge_presets_and_cover_the_pointwise_losses():
     cands = theory.default_candidates()
-    assert "agce@paper:mnist" in cands and "ael@paper:cifar10" in cands and "ce" in cands
+    assert "agce@paper:mnist" in cands and "ael@paper:cifar10" in cands
+    assert {"loss": "ce", "source": "default"} in cands
     adv = theory.advise("symmetric:0.8", num_classes=10)
     c = _by_label(adv)
     assert c["AGCE(a=0.6, q=0.6)"].sources == ("paper:cifar10", "paper:cifar100")
@@ -114,6 +115,7 @@ def test_estimate_input_and_nonpointwise_candidate():
     (",a=1", ValueError, "a loss name comes first"),
     (3, TypeError, "a candidate must be"),
     ({"name": "agce"}, ValueError, "needs 'loss'"),
+    ({"loss": "agce", "weight": 1}, ValueError, "may have 'preset', 'params' and 'source' only"),
 ])
 def test_parse_candidate_errors(spec, exc, match):
     with pytest.raises(exc, match=match):
@@ -122,7 +124,8 @@ def test_parse_candidate_errors(spec, exc, match):
 
 def test_parse_candidate_forms_and_unknown_loss():
     assert theory.parse_candidate("agce@paper:cifar10,q=0.5") == ("agce", "paper:cifar10", {"q": 0.5}, "user")
-    assert theory.parse_candidate("ce") == ("ce", None, {}, "default")
+    assert theory.parse_candidate("ce") == ("ce", None, {}, "user")
+    assert theory.parse_candidate({"loss": "ce", "source": "default"}) == ("ce", None, {}, "default")
     assert theory.parse_candidate(("ael", {"a": 2})) == ("ael", None, {"a": 2}, "user")
     with pytest.raises(KeyError, match="candidate 'agc'"):
         theory.advise("symmetric:0.2", ["agc"], num_classes=10)

@@ -514,8 +514,7 @@ def estimate_noise_cmd(
     from .noise._estimate import _cleanlab_count
 
     try:
-        check = folds
-        if check < 2:
+        if folds < 2:
             raise ValueError(f"--folds must be >= 2; got {folds}.")
         cfg = _estimation_config(protocol, loss, noise, seed, noise_seed, epochs, subset, data_dir, device, param, set_)
         _cleanlab_count()

@@ -153,8 +153,9 @@ def parse_candidate(spec) -> tuple[str, str | None, dict, str]:
 
     Accepts ``"agce"``, ``"agce@paper:mnist"``, ``"agce,a=0.6,q=0.6"``,
     ``"agce@paper:cifar10,q=0.5"`` (name, optional ``@preset``, then ``key=value`` pairs separated
-    by commas), a dict ``{"loss": ..., "preset": ..., "params": {...}}`` or a tuple
-    ``(name, params)``.
+    by commas), a dict ``{"loss": ..., "preset": ..., "params": {...}, "source": ...}`` or a tuple
+    ``(name, params)``. ``source`` says where the candidate came from (default ``"user"``; the
+    preset's name is shown instead when there is one).
     """
     if isinstance(spec, str):
         parts = [p.strip() for p in spec.split(",")]
@@ -169,21 +170,23 @@ def parse_candidate(spec) -> tuple[str, str | None, dict, str]:
                 raise ValueError(f"candidate {spec!r}: after the name come key=value pairs separated by commas; "
                                  f"got {pair!r}.")
             params[key.strip()] = _value(value)
-        return name.strip(), (preset.strip() or None), params, ("user" if (params or preset) else "default")
+        return name.strip(), (preset.strip() or None), params, "user"
     if isinstance(spec, dict):
-        unknown = set(spec) - {"loss", "preset", "params"}
+        unknown = set(spec) - {"loss", "preset", "params", "source"}
         if "loss" not in spec or unknown:
-            raise ValueError(f"candidate {spec!r}: a dict needs 'loss' and may have 'preset' and 'params' only.")
-        return str(spec["loss"]), spec.get("preset"), dict(spec.get("params") or {}), "user"
+            raise ValueError(f"candidate {spec!r}: a dict needs 'loss' and may have 'preset', 'params' and "
+                             "'source' only.")
+        return str(spec["loss"]), spec.get("preset"), dict(spec.get("params") or {}), str(spec.get("source", "user"))
     if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str) and isinstance(spec[1], dict):
         return spec[0], None, dict(spec[1]), "user"
     raise TypeError(f"a candidate must be a string like 'agce,a=0.6,q=0.6', a dict or a (name, params) tuple; "
                     f"got {spec!r}.")
 
 
-def default_candidates() -> list[str]:
-    """The paper's ALFs under every ``paper:*`` preset that defines them, then the registered
-    ℓ(p_y) losses with a closed-form ratio at their defaults (duplicates are merged by :func:`advise`)."""
+def default_candidates() -> list:
+    """The paper's ALFs under every ``paper:*`` preset that defines them (``"agce@paper:mnist"``, …),
+    then the registered ℓ(p_y) losses with a closed-form ratio at their defaults (as dicts with
+    ``source="default"``). :func:`advise` merges candidates that resolve to the same loss."""
     from ._resolve import registry
 
     reg = registry()
@@ -195,7 +198,7 @@ def default_candidates() -> list[str]:
             except (KeyError, ValueError):
                 continue
             out.append(f"{name}@{preset}")
-    out.extend(POINTWISE_DEFAULTS)
+    out.extend({"loss": name, "source": "default"} for name in POINTWISE_DEFAULTS)
     return out
 
 
