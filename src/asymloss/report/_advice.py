@@ -80,7 +80,7 @@ def plot_advice(advice, *, title: Optional[str] = None, annotate: Optional[bool]
     ax_r.set_xlim(-0.03, right)
     ax_r.set_xlabel("asymmetry ratio r(ℓ)   (asymmetric on T̂ iff r ≥ r̃)")
     ax_r.grid(axis="x", alpha=0.3)
-    ax_r.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=3, fontsize=8, frameon=False)
+    ax_r.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax_r.set_title({"dominant": "candidates", "not-dominant": "r̃ ≥ 1: no ℓ(p_y) loss is asymmetric",
                     "uncertain": "T̂ too uncertain to decide"}[advice.status], fontsize=11)
     if title:
