@@ -98,7 +98,7 @@ def theory_cmd(
     method: str = typer.Option("auto", help="auto, ratio (the paper's condition) or simplex (numerical minimisation)."),
 ) -> None:
     """Is a loss asymmetric (noise-tolerant) under a noise? Asymmetry ratio, noise ratio, verdict
-    and the smallest parameter values that would make it asymmetric (SPEC §2)."""
+    and the smallest parameter values that would make it asymmetric (docs/theory.md, 'Smallest parameters')."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -163,7 +163,7 @@ def protocols_cmd() -> None:
 
     from .train import get_protocol, list_protocols
 
-    table = Table(title="Training protocols (SPEC §5)")
+    table = Table(title="Training protocols (docs/protocols.md)")
     for col in ("protocol", "dataset", "model", "epochs", "batch", "lr", "wd", "schedule", "augmentation", "loss preset", "noise sampler"):
         table.add_column(col)
     for name in list_protocols():

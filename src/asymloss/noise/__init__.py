@@ -1,4 +1,4 @@
-"""Label noise: transition matrices, label corruption and real CIFAR-N noise (SPEC §3).
+"""Label noise: transition matrices, label corruption and real CIFAR-N noise (docs/noise.md).
 
 >>> import numpy as np
 >>> from asymloss.noise import corrupt, transition_matrix
@@ -12,6 +12,7 @@ from ._estimate import TransitionEstimate, estimate_transition, load_estimate, r
 from ._instance import RATE_STD as INSTANCE_RATE_STD
 from ._matrices import CIFAR100_COARSE, DATASET_CLASSES, check_transition, noise_ratio, transition_matrix
 from ._real import read_human_pt
+from ._reference import REFERENCE_SAMPLERS, check_replay, replay_kinds
 from ._sampling import reference_sampler
 from ._spec import CIFAR10N_VARIANTS, NoiseSpec, list_noise_kinds, parse_noise
 
@@ -24,6 +25,9 @@ __all__ = [
     "check_transition",
     "corrupt",
     "reference_sampler",
+    "REFERENCE_SAMPLERS",
+    "replay_kinds",
+    "check_replay",
     "NoisyLabels",
     "labels_sha256",
     "empirical_transition",

@@ -311,8 +311,10 @@ def advise(T, candidates=None, *, num_classes: int | None = None, dataset: str |
     Example:
         >>> from asymloss import theory
         >>> adv = theory.advise("asymmetric:0.4", ["ael,a=2", "ael,a=3"], dataset="mnist")
-        >>> [(c.label, c.verdict, round(c.bound.value, 3)) for c in adv.candidates]
-        [('AEL(a=2)', 'no', 2.466), ('AEL(a=3)', 'yes', 2.466)]
+        >>> for c in adv.candidates:
+        ...     print(c.label, c.verdict, round(c.bound.value, 3))
+        AEL(a=2) no 2.466
+        AEL(a=3) yes 2.466
     """
     from ._resolve import registry, resolve_loss
 
