@@ -16,6 +16,7 @@ finished ones. See ``docs/estimation.md``.
 """
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 import warnings
@@ -146,7 +147,7 @@ def cross_val_predict(config: TrainConfig, folds: int = 5, out_dir=None, *, prog
     N, K = len(y), data.num_classes
     probs = np.zeros((N, K), dtype=np.float64)
     records = []
-    with tempfile.TemporaryDirectory(prefix="asymloss-cv-") if out_dir is None else _nullcontext(out_dir) as root:
+    with tempfile.TemporaryDirectory(prefix="asymloss-cv-") if out_dir is None else contextlib.nullcontext(out_dir) as root:
         for k in range(folds):
             fd = _fold_data(data, ids, k, folds)
             if on_fold is not None:
@@ -159,17 +160,6 @@ def cross_val_predict(config: TrainConfig, folds: int = 5, out_dir=None, *, prog
         pred_probs=probs, noisy_labels=y.astype(np.int64), clean_labels=data.y_clean.numpy().astype(np.int64),
         fold_ids=ids, fold_records=tuple(records), noise=data.noise, config=config, note=data.note,
     )
-
-
-class _nullcontext:
-    def __init__(self, value):
-        self.value = value
-
-    def __enter__(self):
-        return self.value
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _true_transition(cv: CrossValPredictions, K: int) -> dict[str, Any]:
