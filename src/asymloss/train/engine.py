@@ -312,13 +312,14 @@ def _callers_rng_kept(device: torch.device):
 
 
 def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: bool = True,
-          restart: bool = False) -> dict[str, Any]:
+          restart: bool = False, data: Optional[PreparedData] = None) -> dict[str, Any]:
     """Train one run as ``config`` says and return its run record.
 
     With ``out_dir``, the record (``record.json``) and a checkpoint (``checkpoint.pt``) are written
     atomically after every epoch. Calling ``train`` again on the same ``out_dir`` resumes from the
     checkpoint (and ends with the result an uninterrupted run gives) or returns the complete record
-    at once. ``progress`` shows a progress bar with loss, accuracy, images/s and ETA.
+    at once. ``progress`` shows a progress bar with loss, accuracy, images/s and ETA. ``data``
+    replaces ``prepare_data(config)`` (the training and test sets, e.g. one cross-validation fold).
 
     An unfinished run whose checkpoint cannot be read raises :class:`CheckpointError`;
     ``restart=True`` then starts it again from epoch 0, keeping the old files beside the new ones
@@ -347,16 +348,16 @@ def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: b
                 return record
     device = resolve_device(config.device)
     with _callers_rng_kept(device):
-        return _train(config, out, device, record, checkpoint, progress)
+        return _train(config, out, device, record, checkpoint, progress, data)
 
 
 def _train(config: TrainConfig, out: Optional[Path], device: torch.device, record: Optional[dict],
-           checkpoint: Optional[dict], progress: bool) -> dict[str, Any]:
+           checkpoint: Optional[dict], progress: bool, data: Optional[PreparedData]) -> dict[str, Any]:
     from ..models import create_model
 
     wall_start = time.perf_counter()
 
-    data = prepare_data(config)
+    data = prepare_data(config) if data is None else data
     if checkpoint is not None and checkpoint.get("noise_sha256") != data.noise.get("sha256"):
         raise ValueError("the checkpoint's noisy labels differ from the ones drawn now; cannot resume.")
     K = data.num_classes
