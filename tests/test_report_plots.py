@@ -82,3 +82,17 @@ def test_nothing_to_draw_returns_none(tmp_path):
     _write(root, "ce", "clean", 0, 0.9)
     assert plot_ratio(root, tmp_path / "fig") is None
     assert plot_loss_shapes([get_protocol("paper-cifar10", loss="nce").to_dict()], tmp_path / "fig") is None
+
+
+def test_points_at_the_same_ratio_are_spread_and_named():
+    from asymloss.report.plots import _spread
+
+    xs, place = _spread([0.1, 0.669, 0.67, 0.675, 0.9])
+    assert xs[0] == 0.1 and xs[4] == 0.9 and place[0] is None and place[4] is None
+    assert xs[1] < xs[2] < xs[3] and xs[3] - xs[1] >= 0.05  # spread apart around their mean
+    assert place[1:4] == ["left", "above", "right"]
+
+
+def test_ratio_figure_labels_losses_as_the_table_does(store):
+    t = ratio_table(store)
+    assert set(t["label"]) == {"AGCE", "AGCE(a=0.1, q=0.1)", "AEL"}  # the table's row labels

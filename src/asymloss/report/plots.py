@@ -232,14 +232,17 @@ def plot_ratio(results: Any, out_dir: Union[str, os.PathLike], fmt: str = "png",
     runs = _as_frame(results)
     for ax, nz in zip(axes, noises):
         sub = stats[stats["noise"] == nz].sort_values(["ratio", "label"])
-        xs, crowded = _spread(sub["ratio"].tolist())
-        for x, busy, (_, row) in zip(xs, crowded, sub.iterrows()):
+        xs, place = _spread(sub["ratio"].tolist())
+        for x, where, (_, row) in zip(xs, place, sub.iterrows()):
             ax.errorbar(x, row["mean"], yerr=None if math.isnan(row["std"]) else row["std"],
                         fmt=markers.get(row["loss"], "o"), color=colors[row["label"]], ms=8, capsize=3,
                         label=row["label"])
-            if busy:  # points at (nearly) the same ratio are spread apart and named
-                ax.annotate(row["label"], (x, row["mean"]), xytext=(6, -3), textcoords="offset points",
-                            fontsize=7, color=colors[row["label"]])
+            if where:  # points at (nearly) the same ratio are spread apart and named, outwards
+                offset, ha = {"left": ((-7, -3), "right"), "right": ((7, -3), "left"),
+                              "above": ((0, 9), "center")}[where]
+                top = row["mean"] + (0 if where != "above" or math.isnan(row["std"]) else row["std"])
+                ax.annotate(row["label"], (x, top), xytext=offset, textcoords="offset points",
+                            fontsize=7, ha=ha, color=colors[row["label"]])
         dataset = str(sub["dataset"].iloc[0])
         K = _class_count(runs, dataset)
         rt = _noise_ratio(nz, K, dataset) if K else None
@@ -270,22 +273,24 @@ def plot_ratio(results: Any, out_dir: Union[str, os.PathLike], fmt: str = "png",
     return _save(fig, out_dir, "ratio", fmt)
 
 
-def _spread(ratios: Sequence[float], gap: float = 0.02, step: float = 0.018) -> tuple[list, list]:
+def _spread(ratios: Sequence[float], gap: float = 0.03, step: float = 0.03) -> tuple[list, list]:
     """x positions for points at these (sorted) ratios: points closer than ``gap`` form a cluster,
-    spread symmetrically by ``step`` around its mean; and whether each point is in such a cluster."""
+    spread symmetrically by ``step`` around its mean; and where each clustered point's name goes
+    (``"left"`` of the first, ``"right"`` of the last, ``"above"`` the others; ``None`` alone)."""
     clusters: list[list[int]] = []
     for i, r in enumerate(ratios):
         if clusters and r - ratios[clusters[-1][-1]] < gap:
             clusters[-1].append(i)
         else:
             clusters.append([i])
-    xs, busy = [0.0] * len(ratios), [False] * len(ratios)
+    xs, place = [0.0] * len(ratios), [None] * len(ratios)
     for c in clusters:
         mid = sum(ratios[i] for i in c) / len(c)
         for k, i in enumerate(c):
             xs[i] = mid + (k - (len(c) - 1) / 2) * step if len(c) > 1 else ratios[i]
-            busy[i] = len(c) > 1
-    return xs, busy
+            if len(c) > 1:
+                place[i] = "left" if k == 0 else "right" if k == len(c) - 1 else "above"
+    return xs, place
 
 
 def loss_shape(module, num_classes: int = 10, u=None, *, tol: float = 1e-4):
