@@ -162,9 +162,28 @@ def test_overrides_win_and_num_classes():
 
 
 def test_adhoc_combination_conflicts_are_explained():
-    with pytest.raises(ValueError, match="both have hyperparameter"):
-        asymloss.create_loss("agce+aul")
     assert math.isclose(asymloss.create_loss("gce+mae", beta=0.5).beta, 0.5)
+    # any two losses combine; a name both parts have is set with an active_/passive_ prefix
+    m = asymloss.create_loss("agce+aul", active_q=0.5, passive_q=3.0, active_a=0.6, passive_a=5.5)
+    assert (m.active.q, m.passive.q, m.active.a, m.passive.a) == (0.5, 3.0, 0.6, 5.5)
+    assert m.hparams() == {"alpha": 1.0, "beta": 1.0, "active_a": 0.6, "active_q": 0.5,
+                           "passive_a": 5.5, "passive_q": 3.0}
+    m = asymloss.create_loss("gce+aul", active_q=0.7, a=4.0)     # plain 'a': only AUL has it
+    assert (m.active.q, m.passive.a) == (0.7, 4.0)
+    with pytest.raises(ValueError, match=r"'q' of 'gce\+aul' is ambiguous.*active_q=.*passive_q="):
+        asymloss.create_loss("gce+aul", q=0.5)
+    # alpha/beta are always the combination's; SCE's own coefficients take the passive_ prefix
+    m = asymloss.create_loss("nce+sce", alpha=2.0, beta=3.0, passive_alpha=0.1)
+    assert (m.alpha, m.beta, m.passive.alpha, m.passive.beta) == (2.0, 3.0, 0.1, 1.0)
+    g = torch.Generator().manual_seed(0)
+    z, y = torch.randn(8, 5, generator=g, dtype=torch.float64), torch.randint(0, 5, (8,), generator=g)
+    want = 2.0 * asymloss.functional.nce(z, y) + 3.0 * asymloss.functional.sce(z, y, alpha=0.1, beta=1.0)
+    torch.testing.assert_close(m(z, y), want, rtol=1e-12, atol=1e-12)
+    # meaningless combinations are refused
+    with pytest.raises(ValueError, match="cannot combine loss 'ce' with itself"):
+        asymloss.create_loss("ce+ce")
+    with pytest.raises(KeyError, match="passive_alpha"):
+        asymloss.create_loss("nce+sce", zzz=1)
 
 
 def test_describe_loss():

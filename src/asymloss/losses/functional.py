@@ -240,14 +240,14 @@ def _k_nrce(b: Batch, eps: float) -> Tensor:
 def _k_agce(b: Batch, a: float, q: float) -> Tensor:
     # value: -(a+1)^q/q * expm1(q log r), r = (a + p_y)/(a + 1), with log r = log1p(-(1-p_y)/(a+1))
     # near p_y = 1 (exactly 0 at p_y = 1, no cancellation) and log((a + p_y)/(a + 1)) where r is
-    # small (a + p_y -> 0: 1 - (1-p_y)/(a+1) would cancel). Gradient: that of -(a + p_y)^q / q,
-    # pow's backward q (a + p_y)^(q-1), exact for every a + p_y > 0 (expm1's backward is not: it
-    # loses everything once q log r < -17 in float32).
+    # small (a + p_y -> 0: 1 - (1-p_y)/(a+1) would cancel). Gradient: that of the direct form
+    # ((a+1)^q - (a+p_y)^q)/q, pow's backward q (a + p_y)^(q-1), exact for every a + p_y > 0
+    # (expm1's backward is not: it loses everything once q log r < -17 in float32).
     p, om = b.p_y(), b.one_minus_p_y()
     log_r = torch.where(om < 0.5 * (a + 1), torch.log1p(om / -(a + 1)), torch.log((p + a) / (a + 1)))
     value = torch.expm1(log_r * q) * (-((a + 1) ** q) / q)
-    carrier = (p + a) ** q / -q
-    return value.detach() + (carrier - carrier.detach())
+    carrier = ((a + 1) ** q - (p + a) ** q) / q     # the same function: its gradient (in p, and in
+    return value.detach() + (carrier - carrier.detach())   # a and q when they are tensors) is exact
 
 
 def _k_aul(b: Batch, a: float, q: float) -> Tensor:

@@ -8,6 +8,7 @@
 (0.4, 0.2)
 """
 from ._corrupt import NoisyLabels, corrupt, empirical_transition, labels_sha256
+from ._estimate import TransitionEstimate, estimate_transition, load_estimate, read_pred_probs, read_transition
 from ._instance import RATE_STD as INSTANCE_RATE_STD
 from ._matrices import CIFAR100_COARSE, DATASET_CLASSES, check_transition, noise_ratio, transition_matrix
 from ._real import read_human_pt
@@ -35,4 +36,5 @@ __all__ = [
     "DATASET_CLASSES",
     "CIFAR10N_VARIANTS",
     "INSTANCE_RATE_STD",
+    "estimate_transition", "TransitionEstimate", "load_estimate", "read_transition", "read_pred_probs",
 ]

@@ -21,6 +21,7 @@ Example::
     >>> round(theory.noise_ratio(T), 6)
     0.444444
 """
+from ._advise import Advice, CandidateAdvice, advise, default_candidates, parse_candidate
 from ._api import (
     AsymmetryRatio,
     AsymmetryVerdict,
@@ -49,3 +50,4 @@ __all__ = [
     "SimplexMinimum",
     "SymmetryCheck",
 ]
+__all__ += ["advise", "Advice", "CandidateAdvice", "default_candidates", "parse_candidate"]  # advice on T̂

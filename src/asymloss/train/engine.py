@@ -177,13 +177,15 @@ def _load_resume(out_dir: Path, config: TrainConfig):
     return record, checkpoint
 
 
-def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: bool = True) -> dict[str, Any]:
+def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: bool = True,
+          data: Optional[PreparedData] = None) -> dict[str, Any]:
     """Train one run as ``config`` says and return its run record.
 
     With ``out_dir``, the record (``record.json``) and a checkpoint (``checkpoint.pt``) are written
     atomically after every epoch. Calling ``train`` again on the same ``out_dir`` resumes from the
     checkpoint (and ends with the result an uninterrupted run gives) or returns the complete record
-    at once. ``progress`` shows a progress bar with loss, accuracy, images/s and ETA.
+    at once. ``progress`` shows a progress bar with loss, accuracy, images/s and ETA. ``data``
+    replaces ``prepare_data(config)`` (the training and test sets, e.g. one cross-validation fold).
 
     Example::
 
@@ -206,7 +208,7 @@ def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: b
     wall_start = time.perf_counter()
 
     device = resolve_device(config.device)
-    data = prepare_data(config)
+    data = prepare_data(config) if data is None else data
     if checkpoint is not None and checkpoint.get("noise_sha256") != data.noise.get("sha256"):
         raise ValueError("the checkpoint's noisy labels differ from the ones drawn now; cannot resume.")
     K = data.num_classes
