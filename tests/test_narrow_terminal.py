@@ -28,6 +28,9 @@ def _readable(text: str, width: int) -> None:
     assert not cut, "\n".join(cut)
     too_wide = [line for line in text.splitlines() if len(line) > width]
     assert not too_wide, "\n".join(too_wide)
+    open_right = [line for line in text.splitlines()
+                  if line[:1] and line[0] in "│┃┏┡└" and line.rstrip()[-1] not in "│┃┓┩┘"]
+    assert not open_right, "a table cropped at the right:\n" + "\n".join(open_right)
 
 
 def _cells(text: str) -> set[str]:

@@ -100,14 +100,13 @@ def losses_cmd(
         table.add_column(col, no_wrap=True)
     for row in rows:
         table.add_row(*row)
-    if not _fits(table):  # a narrow terminal: class and role share a column; values wrap at commas
-        table = Table(title=title)
+    if not _fits(table):  # a narrow terminal: class and role share a column, values and presets another
+        table = Table(title=title, show_lines=True)
         table.add_column("name", no_wrap=True)
-        table.add_column("class, role", no_wrap=True)
-        table.add_column("hyperparameters", ratio=1, min_width=15)
-        table.add_column("presets", ratio=1, min_width=15)
+        table.add_column("class\nrole", no_wrap=True)
+        table.add_column("hyperparameters\n[dim]presets[/]", overflow="fold")
         for name, cls, kind, hp, where in rows:
-            table.add_row(name, f"{cls}\n{kind}", hp, where)
+            table.add_row(name, f"{cls}\n{kind}", f"{hp}\n[dim]{where}[/]")
     console.print(table)
     console.print(
         "Presets: " + ", ".join(list_presets())
