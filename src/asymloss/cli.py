@@ -301,6 +301,7 @@ def sweep_cmd(
     threads_per_run: Optional[int] = typer.Option(None, help="CPU threads per run (default: CPUs divided between the workers; Ray: 1)."),
     gpus_per_run: Optional[float] = typer.Option(None, help="Ray: fraction of a GPU per run when the cluster has GPUs (default 0.25)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run failed runs again (their error.json is removed)."),
+    pack: str = typer.Option("auto", "--pack", help="Train compatible runs together as packs of at most N runs (one process, one packed model; docs/packing.md); auto packs on CUDA only, 1 never."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and list the runs, run nothing."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the sweep's progress bar."),
 ) -> None:
@@ -313,6 +314,12 @@ def sweep_cmd(
         _fail(f"--executor must be one of {', '.join(list_executors())}; got {executor!r}.")
     if address is not None and executor != "ray":
         _fail("--address is only used with --executor ray.")
+    try:
+        from .sweep.packs import check_pack
+
+        pack_size = check_pack(pack)
+    except (ValueError, TypeError) as exc:
+        _fail(f"--pack: {exc}")
     overrides = {k: v for k, v in (("epochs", epochs), ("subset", subset), ("data_dir", data_dir)) if v is not None}
     overrides.update(_parse_overrides(set_))
     try:  # everything is validated before any run starts
@@ -332,7 +339,7 @@ def sweep_cmd(
     try:
         summary = run_sweep(g, out, executor=executor, max_workers=max_workers, threads_per_run=threads_per_run,
                             gpus_per_run=gpus_per_run, address=address, retry_failed=retry_failed,
-                            progress=progress, console=console, runs=runs)
+                            progress=progress, console=console, runs=runs, pack=pack_size)
     except (ValueError, TypeError, ImportError, ConnectionError) as exc:
         _fail(str(exc))
     console.print(f"{summary.completed} run(s) completed, {summary.failed} failed, {summary.skipped} skipped "
