@@ -213,7 +213,8 @@ def _failed(run: _Run, started: float) -> dict:
 
 
 def train_pack(configs: Sequence[TrainConfig | dict], out_dirs: Optional[Sequence] = None, *,
-               progress: bool = False, resume: bool = True) -> list[dict[str, Any]]:
+               progress: bool = False, resume: bool = True,
+               cuda_graphs: Optional[bool] = None) -> list[dict[str, Any]]:
     """Train the compatible runs ``configs`` as one pack; return one outcome per run, in order.
 
     A run's outcome is its run record (``status == "complete"``), exactly as :func:`train` returns
@@ -222,6 +223,9 @@ def train_pack(configs: Sequence[TrainConfig | dict], out_dirs: Optional[Sequenc
     ``epochs`` it completed; with an ``out_dir`` that failure is also written to ``error.json``.
     ``out_dirs`` (one per run, or ``None``) hold each run's ``record.json``/``checkpoint.pt``
     exactly as :func:`train` writes them, and resuming works as there.
+
+    On CUDA the training step is captured as a CUDA graph and replayed (``cuda_graphs``; default:
+    on unless the environment sets ``ASYMLOSS_CUDA_GRAPHS=0``); the computation is the same.
     """
     started = time.time()
     configs = [TrainConfig.from_dict(c) if isinstance(c, dict) else c for c in configs]
@@ -262,7 +266,7 @@ def train_pack(configs: Sequence[TrainConfig | dict], out_dirs: Optional[Sequenc
         by_epoch.setdefault(run.start_epoch, []).append(run)
     wall_start = time.perf_counter()
     for epoch in sorted(by_epoch):
-        _train_group(by_epoch[epoch], wall_start, progress)
+        _train_group(by_epoch[epoch], wall_start, progress, cuda_graphs)
     for run in todo:
         results[run.position] = _failed(run, started) if run.error is not None else run.record
     return results  # type: ignore[return-value]
@@ -403,7 +407,127 @@ def _evaluate_pack(pack: _Pack, x: torch.Tensor, y: torch.Tensor, prep: _Normali
     return correct.double() / len(x)
 
 
-def _train_group(runs: list[_Run], wall_start: float, progress: bool) -> None:
+class _Stepper:
+    """The training step of a pack: eager, or (on CUDA) replayed from a CUDA graph.
+
+    Every operation of a step runs on the device and nothing waits for the host: the batch is
+    gathered from the images on the device by index, augmented with the drawn parameters,
+    normalised, run through the packed model (bf16 autocast when configured), each run's loss in
+    float32, backward, per-run clipping, SGD, and the per-run statistics are accumulated in place.
+
+    With ``graphs``, a full-size step is captured once per epoch (the learning rate is a constant
+    of the captured SGD kernels) after ``WARMUP`` eager steps, and replayed with the batch's
+    indices and augmentation parameters copied into static buffers; a short last batch runs
+    eagerly. A capture that fails (an operation that cannot be captured) falls back to eager steps.
+    """
+
+    WARMUP = 3
+
+    def __init__(self, pack: _Pack, cfg: TrainConfig, x_train: torch.Tensor, labels, augment, prep: _Normalise,
+                 device: torch.device, graphs: bool):
+        self.pack, self.cfg, self.x_train, self.augment, self.prep = pack, cfg, x_train, augment, prep
+        self.y_noisy, self.y_clean = labels
+        self.device, self.bs = device, cfg.batch_size
+        R = pack.R
+        self.loss_sum = torch.zeros(R, device=device)
+        self.hit_noisy = torch.zeros(R, dtype=torch.int64, device=device)
+        self.hit_clean = torch.zeros(R, dtype=torch.int64, device=device)
+        self.bad = torch.zeros(R, dtype=torch.bool, device=device)
+        self.graphs = graphs and device.type == "cuda" and not cfg.compile
+        self.graph = None
+        self.warm = 0
+        self.static: Optional[tuple[torch.Tensor, dict]] = None
+        self.pool = torch.cuda.graph_pool_handle() if self.graphs else None
+
+    def autocast(self):
+        if not self.cfg.amp:
+            return contextlib.nullcontext()
+        # no autocast weight cache inside a CUDA graph (it would hold the capture's casts)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=not self.graphs)
+
+    def begin_epoch(self) -> None:
+        for t in (self.loss_sum, self.hit_noisy, self.hit_clean, self.bad):
+            t.zero_()
+        self.graph = None  # recaptured with this epoch's learning rate
+
+    def _step(self, idx: torch.Tensor, augp: Optional[dict], zero_grad: bool = True) -> None:
+        pack, cfg, R = self.pack, self.cfg, self.pack.R
+        m = idx.shape[1]
+        xb = self.x_train[idx.t()]  # (m, R, C, H, W): sample b of run r
+        C, H, W = xb.shape[2:]
+        xb = xb.reshape(m * R, C, H, W).float().div_(255.0)
+        if augp is not None:
+            xb = apply_augmentation(self.augment, xb, augp)
+        xb = ((xb - self.prep.mean) * self.prep.inv_std).view(m, R * C, H, W)
+        xb = xb.contiguous(memory_format=pack.memory_format)
+        yb = self.y_noisy.gather(1, idx)
+        with self.autocast():
+            logits = pack.step_model(xb)  # (R, m, K)
+        lf = logits.float()
+        losses = torch.stack([pack.loss_fns[r](lf[r], yb[r]) for r in range(R)])
+        if cfg.l1_weight:
+            losses = losses + cfg.l1_weight * pack.per_run_l1()
+        if zero_grad:
+            pack.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        if cfg.grad_clip is not None:
+            pack.clip_(cfg.grad_clip)
+        pack.optimizer.step()
+        with torch.no_grad():
+            ld = losses.detach()
+            self.loss_sum.add_(ld * m)
+            self.bad.logical_or_(~torch.isfinite(ld))
+            pred = logits.argmax(2)
+            self.hit_noisy.add_((pred == yb).sum(1))
+            self.hit_clean.add_((pred == self.y_clean.gather(1, idx)).sum(1))
+
+    def step(self, idx: torch.Tensor, augp: Optional[dict]) -> None:
+        if not self.graphs or idx.shape[1] != self.bs:
+            return self._step(idx, augp)
+        if self.warm < self.WARMUP:  # warm-up steps (real ones) on a side stream, as CUDA graphs want
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                self._step(idx, augp)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            self.warm += 1
+            return None
+        if self.static is None:
+            self.static = (idx.clone(), {k: v.clone() for k, v in (augp or {}).items()})
+        s_idx, s_aug = self.static
+        s_idx.copy_(idx)
+        for k, v in (augp or {}).items():
+            s_aug[k].copy_(v)
+        if self.graph is None:
+            try:
+                self.graph = self._capture(s_idx, s_aug if augp is not None else None)
+            except Exception as e:  # something in the step cannot be captured: stay eager
+                import warnings
+
+                warnings.warn(f"CUDA graph capture of the pack's step failed ({type(e).__name__}: {e}); "
+                              "training on without CUDA graphs.", RuntimeWarning, stacklevel=2)
+                self.graphs, self.graph = False, None
+                torch.cuda.synchronize(self.device)
+                return self._step(idx, augp)
+        self.graph.replay()
+        return None
+
+    def _capture(self, s_idx: torch.Tensor, s_aug: Optional[dict]):
+        torch.cuda.synchronize(self.device)
+        self.pack.optimizer.zero_grad(set_to_none=True)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self.pool):
+            self._step(s_idx, s_aug, zero_grad=False)
+        return graph
+
+
+def _graphs_wanted(cuda_graphs: Optional[bool]) -> bool:
+    if cuda_graphs is not None:
+        return bool(cuda_graphs)
+    return os.environ.get("ASYMLOSS_CUDA_GRAPHS", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _train_group(runs: list[_Run], wall_start: float, progress: bool, cuda_graphs: Optional[bool] = None) -> None:
     """Train ``runs`` (all at the same epoch) to the end; sets each run's ``record`` or ``error``."""
     from ..data.augment import Augment
 
@@ -421,8 +545,8 @@ def _train_group(runs: list[_Run], wall_start: float, progress: bool) -> None:
     starts = list(range(0, n, bs))
     if len(starts) > 1 and n - starts[-1] == 1:
         starts.pop()  # as the engine: a batch of one sample cannot be batch-normalised
-    C = x_train.shape[1]
     R0 = len(runs)
+    graphs = _graphs_wanted(cuda_graphs)
     for run in runs:
         run.base = {
             "status": "running",
@@ -439,7 +563,7 @@ def _train_group(runs: list[_Run], wall_start: float, progress: bool) -> None:
         run.checkpoint = None  # free it: the pack holds the state now
     pack = _Pack(runs, device, model_states, opt_states, sched_state, check=True)
     del model_states, opt_states
-    labels = _stack_labels(pack, device)
+    stepper = _Stepper(pack, cfg, x_train, _stack_labels(pack, device), augment, train_prep, device, graphs)
 
     bar = _progress_bar(cfg, R0) if progress else None
     with bar or contextlib.nullcontext():
@@ -459,51 +583,23 @@ def _train_group(runs: list[_Run], wall_start: float, progress: bool) -> None:
             if augment.active:  # per batch: (m*R,) parameters, image b of run r at b*R + r
                 aug = [{k: torch.stack([aug[r][j][k] for r in range(R)], 1).reshape(-1) for k in aug[0][j]}
                        for j in range(len(starts))]
-            y_noisy, y_clean = labels
-            loss_sum = torch.zeros(R, device=device)
-            hit_noisy = torch.zeros(R, dtype=torch.int64, device=device)
-            hit_clean = torch.zeros(R, dtype=torch.int64, device=device)
-            bad = torch.zeros(R, dtype=torch.bool, device=device)
+            stepper.begin_epoch()
             seen = 0
             lr = pack.optimizer.param_groups[0]["lr"]
             for j, s in enumerate(starts):
                 idx = perm[:, s : s + bs]  # (R, m)
-                m = idx.shape[1]
-                xb = x_train[idx.t()]  # (m, R, C, H, W): sample b of run r
-                xb = xb.reshape(m * R, C, *xb.shape[-2:]).float().div_(255.0)
-                if augment.active:
-                    xb = apply_augmentation(augment, xb, aug[j])
-                xb = ((xb - train_prep.mean) * train_prep.inv_std).view(m, R * C, *xb.shape[-2:])
-                xb = xb.contiguous(memory_format=pack.memory_format)
-                yb = y_noisy.gather(1, idx)
-                with autocast():
-                    logits = pack.step_model(xb)  # (R, m, K)
-                lf = logits.float()
-                losses = torch.stack([pack.loss_fns[r](lf[r], yb[r]) for r in range(R)])
-                if cfg.l1_weight:
-                    losses = losses + cfg.l1_weight * pack.per_run_l1()
-                pack.optimizer.zero_grad(set_to_none=True)
-                losses.sum().backward()
-                if cfg.grad_clip is not None:
-                    pack.clip_(cfg.grad_clip)
-                pack.optimizer.step()
-                with torch.no_grad():
-                    ld = losses.detach()
-                    loss_sum += ld * m
-                    bad |= ~torch.isfinite(ld)
-                    pred = logits.argmax(2)
-                    hit_noisy += (pred == yb).sum(1)
-                    hit_clean += (pred == y_clean.gather(1, idx)).sum(1)
-                    seen += m
+                stepper.step(idx, aug[j] if augment.active else None)
+                seen += idx.shape[1]
                 if bar:
                     bar.advance(task)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             epoch_seconds = time.perf_counter() - t0
             pack.scheduler.step()
-            bad_l = bad.tolist()
+            bad_l = stepper.bad.tolist()
             test_acc = _evaluate_pack(pack, x_test, y_test, test_prep, cfg.eval_batch_size, autocast).tolist()
-            loss_l, noisy_l, clean_l = (loss_sum / seen).tolist(), hit_noisy.tolist(), hit_clean.tolist()
+            loss_l = (stepper.loss_sum / seen).tolist()
+            noisy_l, clean_l = stepper.hit_noisy.tolist(), stepper.hit_clean.tolist()
             survivors = []
             for r, run in enumerate(pack.runs):
                 if bad_l[r]:
@@ -547,7 +643,8 @@ def _train_group(runs: list[_Run], wall_start: float, progress: bool) -> None:
                 sched = pack.scheduler.state_dict()
                 del pack
                 pack = _Pack(keep, device, [s[0] for s in states], [s[1] for s in states], sched)
-                labels = _stack_labels(pack, device)
+                stepper = _Stepper(pack, cfg, x_train, _stack_labels(pack, device), augment, train_prep, device,
+                                   stepper.graphs)
     for run in runs:
         if run.error is None and (run.record is None or run.record["status"] != "complete"):
             # killed between checkpoint and record cannot happen here; a resumed complete run returns early
