@@ -289,16 +289,18 @@ def test_killed_pack_resumes_to_the_uninterrupted_result(tmp_path):
 
 
 class _NaNAfter(nn.Module):
-    """A loss that becomes NaN after ``steps`` calls (a run that diverges)."""
+    """A loss that becomes NaN after ``steps`` steps (a run that diverges). The step count is a
+    device tensor, so the loss also diverges inside replayed CUDA graphs."""
 
     def __init__(self, inner: nn.Module, steps: int):
         super().__init__()
-        self.inner, self.steps, self.calls = inner, steps, 0
+        self.inner, self.steps = inner, steps
+        self.register_buffer("calls", torch.zeros((), dtype=torch.int64))
 
     def forward(self, x, y):
         self.calls += 1
         out = self.inner(x, y)
-        return out * float("nan") if self.calls > self.steps else out
+        return out * torch.where(self.calls > self.steps, float("nan"), 1.0)
 
 
 def test_a_run_whose_loss_becomes_nan_fails_alone(tmp_path, monkeypatch):
@@ -370,3 +372,31 @@ def test_cuda_pack_matches_the_runs_alone(amp):
         alone = train(cfg, progress=False)
         _close(rec, alone, loss_rel=2e-2 if amp else 1e-3, acc_abs=(6 if amp else 2) / 359)
         assert rec["device"].startswith("cuda")
+
+
+@cuda
+def test_cuda_graph_steps_compute_the_eager_steps():
+    extra = dict(device="cuda", crop_padding=1, hflip=True, rotation=10.0, l1_weight=1e-5, lr=0.02)
+    cfgs = [_digits(**{**r, **extra}) for r in DIGIT_RUNS]
+    graphed = train_pack(cfgs, cuda_graphs=True)
+    eager = train_pack(cfgs, cuda_graphs=False)
+    for g, e in zip(graphed, eager):
+        _close(g, e, loss_rel=1e-5, acc_abs=1 / 359)
+
+
+@cuda
+def test_a_diverging_run_fails_alone_on_cuda(tmp_path, monkeypatch):
+    """cuDNN's grouped convolutions keep a run's NaN in its own groups (CUDA graphs on)."""
+    real = pack_mod.build_loss
+
+    def build(config, k):
+        loss, preset = real(config, k)
+        return (_NaNAfter(loss, 5), preset) if config.loss == "agce" else (loss, preset)
+
+    cfgs = [_digits(**r, device="cuda", epochs=2) for r in DIGIT_RUNS]
+    whole = train_pack(cfgs)
+    monkeypatch.setattr(pack_mod, "build_loss", build)
+    recs = train_pack(cfgs, [tmp_path / str(i) for i in range(3)])
+    assert [r["status"] for r in recs] == ["complete", "failed", "complete"]
+    for i in (0, 2):
+        _close(recs[i], whole[i], loss_rel=1e-4, acc_abs=2 / 359)
