@@ -266,7 +266,7 @@ def main(argv=None) -> int:
         bench_cmd += ["--data-dir", args.data_dir]
     if args.device == "cuda":
         bench_cmd += ["--runs", "1,4,16,64", "--max-runs", str(args.max_pack), "--images", "8192", "--epochs", "2",
-                      "--workers", "4", "--threads", str(min(8, os.cpu_count() or 1))]
+                      "--workers", "4", "--threads", str(min(8, os.cpu_count() or 1)), "--layouts", "4,16"]
     else:
         bench_cmd += ["--runs", "1,2", "--images", "128", "--epochs", "2", "--threads", "1", "--workers", "1"]
         bench_cmd[bench_cmd.index("cifar10,mnist")] = "cifar10"

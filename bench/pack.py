@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))  # this checkout's asymloss, here and (PYTHONPATH) in the children
 DEFAULT_DATA = REPO.parent / "shared" / "datasets"
 PROTOCOL = {"mnist": "paper-mnist", "cifar10": "paper-cifar10"}
 MODEL = {"mnist": "MNIST CNN (cnn4)", "cifar10": "CIFAR-10 CNN (cnn8)"}
@@ -154,6 +155,75 @@ def _child(args) -> None:
     print("RESULT " + json.dumps(fn(args)), flush=True)
 
 
+# -- the layout question: grouped convolutions or torch.func.vmap over stacked parameters -------------
+
+def layout_microbench(dataset: str, runs: int, device: str, steps: int = 10, amp: bool = False,
+                      rounds: int = 5) -> dict:
+    """Seconds per forward+backward step of R models on their own batches of 128, three ways: R
+    single models one after the other, the packed model (grouped convolutions, batched linear
+    layers; asymloss.models.packed) and ``torch.func.functional_call`` + ``vmap`` over stacked
+    parameters and buffers. The losses are cross-entropy per run in every case. The three are timed
+    in interleaved rounds and each one's best round is kept."""
+    import copy
+    import contextlib
+
+    import torch
+    import torch.nn.functional as F
+    from torch.func import functional_call, stack_module_state, vmap
+
+    from asymloss.models import create_model
+    from asymloss.models.packed import pack_models
+
+    c, s = (1, 28) if dataset == "mnist" else (3, 32)
+    model = {"mnist": "cnn4", "cifar10": "cnn8"}[dataset]
+    dev = torch.device(device)
+    cl = torch.channels_last
+    models = [create_model(model, 10, c, s).to(dev, memory_format=cl) for _ in range(runs)]
+    xs = torch.randn(runs, 128, c, s, s, device=dev)
+    ys = torch.randint(0, 10, (runs, 128), device=dev)
+    ac = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if amp else contextlib.nullcontext
+    packed = pack_models(models).to(memory_format=cl)
+    xp = xs.transpose(0, 1).reshape(128, runs * c, s, s).contiguous(memory_format=cl)
+    params, buffers = stack_module_state(models)
+    base = copy.deepcopy(models[0]).to("meta")
+
+    def single():
+        for m, x, y in zip(models, xs, ys):
+            with ac():
+                out = m(x.contiguous(memory_format=cl))
+            F.cross_entropy(out.float(), y).backward()
+
+    def grouped():
+        with ac():
+            out = packed(xp)
+        sum(F.cross_entropy(out[r].float(), ys[r]) for r in range(runs)).backward()
+
+    def vmapped():
+        with ac():
+            out = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)))(params, buffers, xs)
+        sum(F.cross_entropy(out[r].float(), ys[r]) for r in range(runs)).backward()
+
+    fns = {"single models": single, "grouped (packed)": grouped, "torch.func vmap": vmapped}
+    res: dict = {}
+    for name, fn in fns.items():  # warm up; a method that fails is reported as such
+        try:
+            fn()
+        except Exception as e:  # vmap may not support a layer or a loss
+            res[name] = f"{type(e).__name__}: {str(e)[:200]}"
+    best = {name: float("inf") for name in fns if name not in res}
+    for _ in range(rounds):  # interleaved rounds, the best of each: fair on a shared machine
+        for name in best:
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                fns[name]()
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            best[name] = min(best[name], (time.perf_counter() - t0) / steps)
+    return {**best, **res}
+
+
 # -- the parent: every measurement in its own process -----------------------------------------------
 
 def _spawn(side: str, dataset: str, args, r: int = 1) -> dict:
@@ -199,6 +269,8 @@ def main(argv=None) -> dict:
     p.add_argument("--timeout", type=float, default=900, help="seconds per measurement")
     p.add_argument("--budget", type=float, default=None, help="stop adding measurements after this many seconds")
     p.add_argument("--json", default=None, help="write the results here")
+    p.add_argument("--layouts", default=None, help="also time grouped convolutions vs torch.func vmap vs single "
+                   "models for these pack sizes (e.g. 4,16), per forward+backward step")
     p.add_argument("--child", choices=["engine", "pack", "reference"], default=None, help=argparse.SUPPRESS)
     p.add_argument("--r", type=int, default=1, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -275,6 +347,21 @@ def main(argv=None) -> dict:
         if best:
             console.print(f"best pack size for {MODEL[d]}: R={best}, {results['datasets'][d]['best_speedup_vs_engine']:.2f}× "
                           f"the single-run engine")
+    if args.layouts:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        results["layouts"] = {}
+        for d in datasets:
+            for r in (int(x) for x in args.layouts.split(",")):
+                if over_budget():
+                    break
+                lay = layout_microbench(d, r, args.device, steps=2 if args.device == "cpu" else 20, amp=args.amp)
+                results["layouts"][f"{d}/R={r}"] = lay
+                t = lay.get("single models")
+                parts = [f"{k} {v * 1000:.1f} ms" + (f" ({t / v:.2f}× single)" if isinstance(t, float) else "")
+                         if isinstance(v, float) else f"{k}: {v}" for k, v in lay.items()]
+                console.print(f"layouts {MODEL[d]}, R={r}, batch 128 per run, forward+backward: " + "; ".join(parts))
     results["seconds"] = time.perf_counter() - start
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
