@@ -7,6 +7,7 @@ time mostly measures the other tenants) and the ratio of the fastest passes is r
     python bench/losses.py                      # all losses, 3 shapes, rich table
     python bench/losses.py --repeat 30 --markdown
     python bench/losses.py --losses agce,nce+agce --threads 2
+    python bench/losses.py --compiled           # also each loss under torch.compile / compiled CE
 
 Shapes: (N=4096, C=10), (N=1024, C=1000) and segmentation (N=4, C=19, 256x256).
 """
@@ -60,8 +61,9 @@ def _time(fn, z, y, warmup: int = 2) -> float:
     return time.process_time() - t
 
 
-def bench(names, repeat: int, progress: bool = True):
-    """Return {shape: {name: (ratio, loss_ms, ce_ms)}} from the minimum CPU time of ``repeat`` passes."""
+def bench(names, repeat: int, progress: bool = True, compiled: bool = False):
+    """Return {shape: {name: (ratio, loss_ms, ce_ms[, compiled ratio])}} from the minimum CPU time
+    of ``repeat`` passes (``compiled``: the loss under ``torch.compile`` against compiled CE)."""
     results = {}
     g = torch.Generator().manual_seed(0)
     cols = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -72,6 +74,10 @@ def bench(names, repeat: int, progress: bool = True):
             z = (torch.randn(shape, generator=g) * 3).requires_grad_(True)
             y = torch.randint(0, shape[1], (shape[0],) + shape[2:], generator=g)
             results[label] = {}
+            if compiled:
+                torch._dynamo.reset()
+                ce_c = torch.compile(F.cross_entropy)
+                _time(ce_c, z, y)
             for name in names:
                 bar.update(task, description=f"{label} {name}")
                 loss = _build(name)
@@ -83,6 +89,11 @@ def bench(names, repeat: int, progress: bool = True):
                     l_t.append(_time(loss, z, y, warmup=0))
                 ce_m, l_m = min(ce_t), min(l_t)
                 results[label][name] = (l_m / ce_m, l_m * 1e3, ce_m * 1e3)
+                if compiled:
+                    loss_c = torch.compile(loss)
+                    _time(loss_c, z, y)
+                    cc = [(_time(ce_c, z, y, warmup=0), _time(loss_c, z, y, warmup=0)) for _ in range(repeat)]
+                    results[label][name] += (min(t for _, t in cc) / min(t for t, _ in cc),)
                 done = bar.tasks[0].completed + 1
                 bar.update(task, advance=1, rate=f"{done / max(bar.tasks[0].elapsed or 1e-9, 1e-9):.2f} losses/s")
     return results
@@ -95,6 +106,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     ap.add_argument("--markdown", action="store_true", help="print a markdown table (for the README)")
     ap.add_argument("--no-variants", action="store_true", help="skip the extra rows (rce eps=0, nfl detach=True, ...)")
+    ap.add_argument("--compiled", action="store_true",
+                    help="also time each loss under torch.compile against compiled F.cross_entropy")
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error(f"--repeat must be >= 1; got {args.repeat}")
@@ -105,18 +118,23 @@ def main(argv=None) -> int:
         asymloss.losses.registry.resolve_name(n) for n in args.losses.split(",")]
     if args.losses == "all" and not args.no_variants:
         names += list(VARIANTS)
-    res = bench(names, args.repeat)
+    res = bench(names, args.repeat, compiled=args.compiled)
     labels = list(SHAPES)
     ce_ms = {lab: min(v[2] for v in res[lab].values()) for lab in labels}
     title = (f"forward+backward CPU time / F.cross_entropy (fastest of {args.repeat}, "
              f"torch {torch.__version__}, {torch.get_num_threads()} thread(s))")
     if args.markdown:
         print(f"{title}\n")
-        print("| loss | " + " | ".join(labels) + " |")
-        print("|---|" + "---:|" * len(labels))
-        print("| F.cross_entropy (ms) | " + " | ".join(f"{ce_ms[lab]:.2f} ms" for lab in labels) + " |")
+        heads = [h for lab in labels for h in ((lab, f"{lab} compiled") if args.compiled else (lab,))]
+        print("| loss | " + " | ".join(heads) + " |")
+        print("|---|" + "---:|" * len(heads))
+        print("| F.cross_entropy (ms) | " + " | ".join(
+            f"{ce_ms[lab]:.2f} ms" + (" | " if args.compiled else "") for lab in labels).replace("|  |", "| |")
+            + " |")
         for n in names:
-            print(f"| {n} | " + " | ".join(f"{res[lab][n][0]:.2f}" for lab in labels) + " |")
+            cells = [c for lab in labels for c in ((f"{res[lab][n][0]:.2f}", f"{res[lab][n][3]:.2f}")
+                                                   if args.compiled else (f"{res[lab][n][0]:.2f}",))]
+            print(f"| {n} | " + " | ".join(cells) + " |")
     else:
         table = Table(title=title)
         table.add_column("loss")

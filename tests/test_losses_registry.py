@@ -1,4 +1,4 @@
-"""Registry: names, presets (asserted against SPEC §1.3), overrides and errors."""
+"""Registry: names, presets (asserted against docs/losses.md, 'Presets'), overrides and errors."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import torch
 import asymloss
 from asymloss.losses.registry import LOSSES
 
-# SPEC §1.3, written out literally: dataset -> loss -> (values...)
+# docs/losses.md, 'Presets', written out literally: dataset -> loss -> (values...)
 SPEC_13 = {
     "mnist": {"agce": (4, 0.2), "aul": (3, 0.1), "ael": (3.5,), "nce+agce": (0, 1, 4, 0.2),
               "nce+aul": (0, 1, 3, 0.1), "nce+ael": (0, 1, 3.5), "apl": (1, 100)},
@@ -30,7 +30,9 @@ def test_paper_presets_match_spec_table(dataset):
             for combo in ("nce+rce", "nce+mae", "nfl+rce"):
                 got = asymloss.get_preset(preset, combo)
                 assert (got["alpha"], got["beta"]) == values, (preset, combo)
-            assert asymloss.get_preset(preset, "nce+mae")["scale"] == 2.0  # ALFs' MAE = 2(1 - p_y)
+            # ALFs' NCEandMAE builds MAELoss(scale=beta): beta (1 - p_y); the plain MAE is 2(1 - p_y)
+            assert asymloss.get_preset(preset, "nce+mae")["scale"] == 1.0
+            assert asymloss.get_preset(preset, "mae")["scale"] == 2.0
             continue
         got = asymloss.get_preset(preset, loss)
         assert got == dict(zip(KEYS[loss], values)), (preset, loss)
@@ -71,7 +73,10 @@ def _ref_code_values(z, y):
     apl_mae = 1.0 - (oh * p).sum(1)
     alfs_mae = (p - oh).abs().sum(1)
     rce = -(torch.clamp(p, 1e-7, 1.0) * torch.log(torch.clamp(oh, 1e-4, 1.0))).sum(1)
-    return nce, apl_mae, alfs_mae, rce
+    # inside NCE+MAE both references compute MAELoss(scale=beta) = beta * (1 - p_y): the factor of
+    # the passive term is 1 - p_y, in ALFs too (its scale replaces the default factor 2)
+    nce_mae_term = 1.0 - (oh * p).sum(1)
+    return nce, apl_mae, alfs_mae, rce, nce_mae_term
 
 
 @pytest.mark.parametrize("preset", ["paper:mnist", "paper:cifar10", "paper:cifar100", "apl:mnist",
@@ -82,14 +87,32 @@ def test_presets_reproduce_reference_per_sample_values(preset):
     z[:4, 0] = 40.0  # saturated samples exercise the RCE clamp
     y = torch.randint(0, 10, (32,), generator=g)
     y[:2] = 0
-    nce, apl_mae, alfs_mae, rce = _ref_code_values(z, y)
-    mae = apl_mae if preset.startswith("apl:") else alfs_mae
-    for combo, passive in (("nce+mae", mae), ("nce+rce", rce)):
+    nce, apl_mae, alfs_mae, rce, nce_mae_term = _ref_code_values(z, y)
+    for combo, passive in (("nce+mae", nce_mae_term), ("nce+rce", rce)):
         hp = asymloss.get_preset(preset, combo)
         got = asymloss.create_loss(combo, preset=preset, reduction="none")(z, y)
         torch.testing.assert_close(got, hp["alpha"] * nce + hp["beta"] * passive, rtol=1e-10, atol=1e-12)
-    if preset == "apl:cifar10":
-        torch.testing.assert_close(asymloss.create_loss("mae", preset=preset, reduction="none")(z, y), apl_mae)
+    mae = apl_mae if preset.startswith("apl:") else alfs_mae
+    if preset == "apl:cifar10" or preset.startswith("paper:"):
+        torch.testing.assert_close(asymloss.create_loss("mae", preset=preset, reduction="none")(z, y), mae)
+
+
+@pytest.mark.parametrize("preset,alpha,beta", [("paper:mnist", 1, 100), ("paper:cifar10", 1, 1),
+                                               ("paper:cifar100", 10, 1)])
+def test_paper_nce_mae_is_alpha_nce_plus_beta_one_minus_p(preset, alpha, beta):
+    """ALFs: NCEandMAE(alpha, beta) = alpha NCE + MAELoss(scale=beta) = alpha NCE + beta (1 - p_y)."""
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(64, 10, generator=g, dtype=torch.float64) * 4
+    y = torch.randint(0, 10, (64,), generator=g)
+    p = torch.softmax(z, 1)
+    logp = torch.log_softmax(z, 1)
+    p_y = p[torch.arange(64), y]
+    want = alpha * logp[torch.arange(64), y] / logp.sum(1) + beta * (1.0 - p_y)
+    got = asymloss.create_loss("nce+mae", preset=preset, reduction="none")(z, y)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    # the plain MAE baseline of the same preset stays ||e_y - p||_1 = 2 (1 - p_y)
+    got_mae = asymloss.create_loss("mae", preset=preset, reduction="none")(z, y)
+    torch.testing.assert_close(got_mae, 2.0 * (1.0 - p_y), rtol=1e-12, atol=1e-12)
 
 
 def test_names_are_case_insensitive_with_paper_spellings():
@@ -139,9 +162,28 @@ def test_overrides_win_and_num_classes():
 
 
 def test_adhoc_combination_conflicts_are_explained():
-    with pytest.raises(ValueError, match="both have hyperparameter"):
-        asymloss.create_loss("agce+aul")
     assert math.isclose(asymloss.create_loss("gce+mae", beta=0.5).beta, 0.5)
+    # any two losses combine; a name both parts have is set with an active_/passive_ prefix
+    m = asymloss.create_loss("agce+aul", active_q=0.5, passive_q=3.0, active_a=0.6, passive_a=5.5)
+    assert (m.active.q, m.passive.q, m.active.a, m.passive.a) == (0.5, 3.0, 0.6, 5.5)
+    assert m.hparams() == {"alpha": 1.0, "beta": 1.0, "active_a": 0.6, "active_q": 0.5,
+                           "passive_a": 5.5, "passive_q": 3.0}
+    m = asymloss.create_loss("gce+aul", active_q=0.7, a=4.0)     # plain 'a': only AUL has it
+    assert (m.active.q, m.passive.a) == (0.7, 4.0)
+    with pytest.raises(ValueError, match=r"'q' of 'gce\+aul' is ambiguous.*active_q=.*passive_q="):
+        asymloss.create_loss("gce+aul", q=0.5)
+    # alpha/beta are always the combination's; SCE's own coefficients take the passive_ prefix
+    m = asymloss.create_loss("nce+sce", alpha=2.0, beta=3.0, passive_alpha=0.1)
+    assert (m.alpha, m.beta, m.passive.alpha, m.passive.beta) == (2.0, 3.0, 0.1, 1.0)
+    g = torch.Generator().manual_seed(0)
+    z, y = torch.randn(8, 5, generator=g, dtype=torch.float64), torch.randint(0, 5, (8,), generator=g)
+    want = 2.0 * asymloss.functional.nce(z, y) + 3.0 * asymloss.functional.sce(z, y, alpha=0.1, beta=1.0)
+    torch.testing.assert_close(m(z, y), want, rtol=1e-12, atol=1e-12)
+    # meaningless combinations are refused
+    with pytest.raises(ValueError, match="cannot combine loss 'ce' with itself"):
+        asymloss.create_loss("ce+ce")
+    with pytest.raises(KeyError, match="passive_alpha"):
+        asymloss.create_loss("nce+sce", zzz=1)
 
 
 def test_describe_loss():

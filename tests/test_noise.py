@@ -136,7 +136,7 @@ def test_cifar100_legacy_blocks():
     T = transition_matrix("asymmetric", 0.2, dataset="cifar100", legacy=True)
     src, dst = np.nonzero(T - np.diag(np.diag(T)))
     assert np.array_equal(dst, 5 * (src // 5) + (src % 5 + 1) % 5)
-    assert int((CIFAR100_COARSE[src] == CIFAR100_COARSE[dst]).sum()) == 6  # SPEC §3: 6 of 100
+    assert int((CIFAR100_COARSE[src] == CIFAR100_COARSE[dst]).sum()) == 6  # docs/noise.md, 'Legacy switches': 6 of 100
 
 
 def test_cifar10_legacy_expected_matrix():

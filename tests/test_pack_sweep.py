@@ -20,7 +20,7 @@ from asymloss.train import pack as pack_mod
 
 def _digits_grid(losses="ce,agce", noise="clean,symmetric:0.4", seeds="0", epochs=2, **over):
     return build_grid(protocol="demo-digits", losses=losses, noise=noise, seeds=seeds,
-                      overrides={"epochs": epochs, "model": "cnn4", "channels_last": True, **over})
+                      overrides={"epochs": epochs, "model": "cnn4", "channels_last": True, "lr": 0.01, **over})
 
 
 class InlineExecutor(Executor):
@@ -78,13 +78,13 @@ def test_fake_runs_in_packs_run_one_after_the_other_and_fail_per_run(tmp_path):
 
 def test_a_packed_sweep_trains_each_run_as_alone_and_skips_on_rerun(tmp_path):
     runs = expand_grid(_digits_grid())
-    summary = run_sweep(runs, tmp_path / "packed", pack=4, progress=False)
+    summary = run_sweep(runs, tmp_path / "packed", pack=4, threads_per_run=1, progress=False)
     assert (summary.completed, summary.failed) == (4, 0) and "4 runs in 1 packs" in summary.executor
     a = load_results(tmp_path / "packed").set_index("id")
     assert (a.status == "complete").all() and (a.epochs_done == 2).all()
     for run in runs:
         alone = train(run.config, progress=False)
-        assert a.loc[run.id].last_test_acc == pytest.approx(alone["final"]["last_test_acc"], abs=2 / 359)
+        assert a.loc[run.id].last_test_acc == pytest.approx(alone["final"]["last_test_acc"], abs=2.5 / 359)
     for run in runs:
         rec = json.loads((tmp_path / "packed" / "runs" / run.id / "record.json").read_text())
         assert rec["pack"] == {"runs": 4} and rec["config"] == run.config.to_dict()
@@ -97,22 +97,27 @@ def test_a_packed_sweep_trains_each_run_as_alone_and_skips_on_rerun(tmp_path):
 
 
 def test_a_diverging_run_fails_alone_in_a_packed_sweep_and_retry_failed_reruns_it(tmp_path, monkeypatch):
+    import dataclasses
+
     runs = expand_grid(_digits_grid(losses="ce,agce,gce", noise="symmetric:0.4"))
-    real = pack_mod.build_loss
+    real = pack_mod.resolve_loss
 
     class NaNLoss(torch.nn.Module):
         def __init__(self, inner):
             super().__init__()
             self.inner = inner
 
+        def hparams(self):
+            return self.inner.hparams()
+
         def forward(self, x, y):
             return self.inner(x, y) * float("nan")
 
-    def build(config, k):
-        loss, preset = real(config, k)
-        return (NaNLoss(loss), preset) if config.loss == "gce" else (loss, preset)
+    def resolve(config, k):
+        r = real(config, k)
+        return dataclasses.replace(r, module=NaNLoss(r.module)) if config.loss == "gce" else r
 
-    monkeypatch.setattr(pack_mod, "build_loss", build)
+    monkeypatch.setattr(pack_mod, "resolve_loss", resolve)
     store = tmp_path / "store"
     summary = run_sweep(runs, store, executor=InlineExecutor(), pack=3, progress=False)
     assert (summary.completed, summary.failed) == (2, 1)
@@ -120,7 +125,7 @@ def test_a_diverging_run_fails_alone_in_a_packed_sweep_and_retry_failed_reruns_i
     assert df.loc["gce"].status == "failed" and "non-finite" in df.loc["gce"].error
     assert (df.loc[["ce", "agce"]].status == "complete").all()
     assert run_sweep(runs, store, executor=InlineExecutor(), pack=3, progress=False).skipped == 3
-    monkeypatch.setattr(pack_mod, "build_loss", real)  # the cause is fixed: retry the failed run
+    monkeypatch.setattr(pack_mod, "resolve_loss", real)  # the cause is fixed: retry the failed run
     retry = run_sweep(runs, store, executor=InlineExecutor(), pack=3, retry_failed=True, progress=False)
     assert (retry.completed, retry.failed, retry.skipped) == (1, 0, 2)
     assert (load_results(store).status == "complete").all()

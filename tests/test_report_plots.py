@@ -55,7 +55,7 @@ def store(tmp_path):
 def test_ratio_table_uses_resolved_parameters_and_the_spec_ratios(store):
     t = ratio_table(store).set_index("point")
     assert sorted(t.index) == ["AEL(a=2.5)", "AGCE(a=0.1, q=0.1)", "AGCE(a=0.6, q=0.6)"]
-    assert t.loc["AGCE(a=0.6, q=0.6)", "ratio"] == pytest.approx(0.675480, abs=1e-6)  # SPEC §2 worked values
+    assert t.loc["AGCE(a=0.6, q=0.6)", "ratio"] == pytest.approx(0.675480, abs=1e-6)  # docs/theory.md, 'Worked values'
     assert t.loc["AGCE(a=0.1, q=0.1)", "ratio"] == pytest.approx(0.115544, abs=1e-6)
     assert t.loc["AEL(a=2.5)", "ratio"] == pytest.approx(0.670320, abs=1e-6)
     assert t.loc["AGCE(a=0.6, q=0.6)", "mean"] == pytest.approx(71.0)

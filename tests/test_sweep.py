@@ -217,7 +217,7 @@ def test_loss_names_and_noise_specs_are_validated_before_anything_runs(tmp_path)
         expand_grid(build_grid(protocol="paper-mnist", losses="ce", noise="clean,symmetric:1.5"))
     with pytest.raises(KeyError, match="unknown noise kind 'symetric'. Did you mean 'symmetric'"):
         expand_grid(build_grid(protocol="paper-mnist", losses="ce", noise="symetric:0.4"))
-    with pytest.raises(ValueError, match=r"loss 'AUL\(a=0.5\)' \(preset 'paper:mnist'\): a must be > 1; got 0.5"):  # AUL with a <= 1 is outside its domain (SPEC §1.1)
+    with pytest.raises(ValueError, match=r"loss 'AUL\(a=0.5\)' \(preset 'paper:mnist'\): a must be > 1; got 0.5"):  # AUL with a <= 1 is outside its domain (docs/losses.md, 'Domains are enforced')
         expand_grid(build_grid(protocol="paper-mnist", losses=[{"loss": "aul", "params": {"a": 0.5}}]))
     with pytest.raises(ValueError, match="noise 'asymmetric:0.4' on dataset 'fashion-mnist': dataset must be one of"):
         expand_grid(build_grid(protocol="paper-mnist", losses="ce", noise="asymmetric:0.4",

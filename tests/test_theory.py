@@ -1,4 +1,4 @@
-"""asymloss.theory on callables and matrices (SPEC §2). Losses are written here, in float64,
+"""asymloss.theory on callables and matrices (docs/theory.md). Losses are written here, in float64,
 independently of asymloss.losses; the registry-based questions are in test_theory_losses.py."""
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def nce(U, k):
 
 
 # ---------------------------------------------------------------------------------------------
-# worked values of SPEC §2
+# docs/theory.md, 'Worked values'
 # ---------------------------------------------------------------------------------------------
 
 AGCE_WORKED = [((0.6, 0.6), 0.675480), ((4, 0.2), 0.836512), ((1, 0.5), 0.707107), ((0.1, 0.1), 0.115544)]
@@ -215,7 +215,7 @@ def test_numerical_infimum_matches_closed_forms(ell, expected):
 
 
 def test_numerical_infimum_resolves_the_small_a_limit():
-    # SPEC §2: at a = 1e-5 the infimum is a limit; a coarse grid misses it (≈ 0.003170)
+    # docs/theory.md, 'Worked values': at a = 1e-5 the infimum is a limit; a coarse grid misses it (≈ 0.003170)
     closed = agce_ratio(1e-5, 0.5)
     assert closed == pytest.approx(0.003162, abs=5e-7)
     u = np.linspace(0, 1, 1001)

@@ -1,4 +1,4 @@
-"""The `asymloss theory` command (typer's CliRunner; numbers from SPEC §2)."""
+"""The `asymloss theory` command (typer's CliRunner; numbers from docs/theory.md, 'Worked values')."""
 from __future__ import annotations
 
 import re
@@ -38,7 +38,7 @@ def test_preset_asymmetric_noise_and_min_parameter():
     assert "AUL(a=5.5, q=3) under asymmetric:0.4 (K = 10)" in res.output
     assert "0.669421" in res.output and "0.666667" in res.output
     assert "asymmetric" in _row(res.output, "verdict") and "not asymmetric" not in res.output
-    assert "a ≥ 5.449" in res.output  # SPEC §2 worked value
+    assert "a ≥ 5.449" in res.output  # docs/theory.md, 'Worked values'
     assert "q ≤ " in res.output  # AUL: smaller q is safer
 
 

@@ -1,4 +1,4 @@
-"""asymloss.theory with the loss registry, loss modules and noise spec strings (SPEC §2)."""
+"""asymloss.theory with the loss registry, loss modules and noise spec strings (docs/theory.md)."""
 from __future__ import annotations
 
 import math

@@ -87,7 +87,11 @@ def test_paper_cnn_layout_and_initialisation():
     lin = fc[0]
     b = math.sqrt(6.0 / (3136 + 128))
     assert lin.weight.abs().max() <= b and lin.weight.std().item() == pytest.approx(b / math.sqrt(3), rel=0.02)
-    assert torch.all(lin.bias == 0)
+    # biases keep PyTorch's default initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as in the
+    # references (which set weights only)
+    assert lin.bias.abs().max() <= 1 / math.sqrt(3136) and lin.bias.abs().min() < lin.bias.abs().max()
+    assert not torch.all(lin.bias == 0) and not torch.all(fc[1].bias == 0)
+    assert lin.bias.std().item() == pytest.approx(1 / math.sqrt(3136) / math.sqrt(3), rel=0.2)
     with pytest.raises(KeyError, match="resnet34"):
         create_model("resnet43", 10)
     assert {"cnn4", "cnn8", "mlp", "resnet18", "resnet34", "resnet50"} <= set(list_models())
@@ -224,9 +228,12 @@ def test_cli_demo_prints_the_table_of_accuracies():
 
 
 @pytest.mark.slow
-def test_torch_compile_path_matches_eager():
-    eager = train(_digits(epochs=2, noise="clean"), progress=False)
-    compiled = train(_digits(epochs=2, noise="clean", compile=True), progress=False)
+@pytest.mark.parametrize("loss", ["ce", "nce+agce"])
+def test_torch_compile_path_matches_eager(loss):
+    # compile=True compiles the model and the loss together (one graph per step); NCE+AGCE
+    # goes through the fused NCE Function
+    eager = train(_digits(epochs=2, noise="clean", loss=loss), progress=False)
+    compiled = train(_digits(epochs=2, noise="clean", loss=loss, compile=True), progress=False)
     for a, b in zip(eager["epochs"], compiled["epochs"]):
         assert b["test_acc"] == pytest.approx(a["test_acc"], abs=2 / 359)  # at most 2 of 359 test images
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)

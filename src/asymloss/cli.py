@@ -98,7 +98,7 @@ def theory_cmd(
     method: str = typer.Option("auto", help="auto, ratio (the paper's condition) or simplex (numerical minimisation)."),
 ) -> None:
     """Is a loss asymmetric (noise-tolerant) under a noise? Asymmetry ratio, noise ratio, verdict
-    and the smallest parameter values that would make it asymmetric (SPEC §2)."""
+    and the smallest parameter values that would make it asymmetric (docs/theory.md, 'Smallest parameters')."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -163,7 +163,7 @@ def protocols_cmd() -> None:
 
     from .train import get_protocol, list_protocols
 
-    table = Table(title="Training protocols (SPEC §5)")
+    table = Table(title="Training protocols (docs/protocols.md)")
     for col in ("protocol", "dataset", "model", "epochs", "batch", "lr", "wd", "schedule", "augmentation", "loss preset", "noise sampler"):
         table.add_column(col)
     for name in list_protocols():
@@ -401,3 +401,270 @@ def main() -> None:  # console-script entry point
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# ---------------------------------------------------------------------------------------------
+# noise estimation and advice from the theory (docs/estimation.md)
+# ---------------------------------------------------------------------------------------------
+
+def _fmt_cell(v: float) -> str:
+    import math
+
+    if not math.isfinite(v):
+        return "∞"
+    return "1" if v >= 0.995 else f"{v:.2f}".lstrip("0") if v >= 0.005 else "0"
+
+
+def _print_matrix(title: str, T, se=None) -> None:
+    """T (K ≤ 12) as a compact table (entries to 2 decimals); for larger K, the largest off-diagonal entries."""
+    import numpy as np
+    from rich import box
+    from rich.table import Table
+
+    T = np.asarray(T, dtype=float)
+    K = T.shape[0]
+    if K <= 12:
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
+        table.add_column("y\\k", justify="right", style="dim")
+        for k in range(K):
+            table.add_column(str(k), justify="right")
+        for y in range(K):
+            table.add_row(str(y), *[f"[bold]{_fmt_cell(T[y, k])}[/]" if y == k else _fmt_cell(T[y, k]) for k in range(K)])
+        console.print(table)
+    else:
+        off = T - np.diag(np.diag(T))
+        order = np.argsort(off, axis=None)[::-1][:8]
+        console.print(f"{title}: K = {K}; diagonal from {np.diag(T).min():.2f} to {np.diag(T).max():.2f}; largest "
+                      "off-diagonal entries: " + ", ".join(f"T[{i // K},{i % K}] = {T.flat[i]:.3f}" for i in order))
+    if se is not None:
+        se = np.asarray(se, dtype=float)
+        console.print(f"[dim]standard error of an entry (jackknife over the folds): median {np.median(se):.3f}, "
+                      f"max {np.max(se):.3f}[/]")
+
+
+def _print_estimate(record: dict) -> None:
+    from rich.markup import escape
+
+    est, truth, err = record["estimate"], record["truth"], record["error"]
+    cfg = record["config"]
+    folds = est.get("folds") or {}
+    console.print(escape(f"Noise estimate: {cfg['dataset']}, {cfg['noise']}, {record['data']['train_size']:,} "
+                         f"images, {record['folds']} folds of {cfg['epochs']} epoch(s) of {cfg['loss']} "
+                         f"({est['method']})"))
+    _print_matrix("T̂ (rows: clean class y, columns: noisy label k)", est["transition"], folds.get("transition_se"))
+    rt, se = est["noise_ratio"], folds.get("noise_ratio_se")
+    line = f"r̃(T̂) = {'∞' if rt is None else f'{rt:.3f}'}" + (f" ± {se:.3f}" if se is not None else "")
+    real = truth["realised"]
+    line += f"; true: {real['noise_ratio']:.3f} realised"
+    if truth.get("nominal"):
+        line += f", {truth['nominal']['noise_ratio']:.3f} nominal"
+    console.print(escape(line))
+    console.print(f"noise rate: {est['rate']:.3f} estimated, {real['rate']:.3f} realised")
+    parts = [f"{err[w]['max_abs_error']:.3f} ({w})" for w in ("realised", "nominal") if w in err]
+    console.print("max |T̂ − T|: " + ", ".join(parts))
+    acc = [r["held_out_acc_clean"] for r in record["fold_runs"]]
+    console.print(f"held-out accuracy of the fold models against the clean labels: {min(acc):.3f}–{max(acc):.3f}")
+
+
+def _estimation_config(protocol, loss, noise, seed, noise_seed, epochs, subset, data_dir, device, param, set_):
+    from .train import check_config, get_protocol
+
+    overrides = {"loss": loss, "noise": noise, "seed": seed, "device": device, "epochs": epochs}
+    for key, value in (("noise_seed", noise_seed), ("subset", subset), ("data_dir", data_dir)):
+        if value is not None:
+            overrides[key] = value
+    if param:
+        overrides["loss_params"] = _parse_overrides(param, "--param")
+    overrides.update(_parse_overrides(set_))
+    cfg = get_protocol(protocol, **overrides)
+    check_config(cfg)
+    return cfg
+
+
+def _run_estimate(cfg, folds: int, out: Optional[str]) -> dict:
+    from .train import estimate_noise
+
+    def on_fold(k, K, data):
+        console.print(f"[dim]fold {k + 1}/{K}: training on {len(data.y_noisy):,} images, "
+                      f"predicting {len(data.y_test):,} held-out ones[/]")
+
+    return estimate_noise(cfg, folds, out, progress=True, on_fold=on_fold)
+
+
+_EST_HELP = {
+    "protocol": "Named protocol of the fold models (see `asymloss protocols`).",
+    "noise": "Noise of the training set: symmetric:0.6, asymmetric:0.4, pairflip:0.4, cifar10n:worst, ...",
+    "folds": "Number of cross-validation folds (>= 2).",
+    "epochs": "Epochs of each fold model (a short schedule: the probabilities must not fit the noise).",
+    "subset": "Use a fixed random subset of this many training images.",
+}
+
+
+@app.command("estimate-noise")
+def estimate_noise_cmd(
+    noise: str = typer.Option(..., help=_EST_HELP["noise"]),
+    protocol: str = typer.Option("paper-mnist", help=_EST_HELP["protocol"]),
+    loss: str = typer.Option("ce", help="Loss of the fold models."),
+    folds: int = typer.Option(5, help=_EST_HELP["folds"]),
+    epochs: int = typer.Option(10, help=_EST_HELP["epochs"]),
+    subset: Optional[int] = typer.Option(None, help=_EST_HELP["subset"]),
+    seed: int = typer.Option(0, help="Seed of the folds and of the fold models."),
+    noise_seed: Optional[int] = typer.Option(None, help="Seed of the label noise (default: --seed)."),
+    data_dir: Optional[str] = typer.Option(None, help="Dataset directory (default: $ASYMLOSS_DATA or ~/.cache/asymloss)."),
+    device: str = typer.Option("auto", help="cpu, cuda or auto."),
+    out: Optional[str] = typer.Option(None, help="Directory for estimate.json, pred_probs.npz and the fold runs (resumes if present)."),
+    param: List[str] = typer.Option([], "--param", help="Loss hyperparameter of the fold models key=value (repeatable)."),
+    set_: List[str] = typer.Option([], "--set", help="Any config field override key=value, e.g. --set lr=0.05 (repeatable)."),
+) -> None:
+    """Estimate the noise transition matrix T̂ of a noisy training set: k-fold training for
+    out-of-sample predicted probabilities, then the confident joint (needs cleanlab: the 'estimate' extra)."""
+    from .noise._estimate import _cleanlab_count
+
+    try:
+        if folds < 2:
+            raise ValueError(f"--folds must be >= 2; got {folds}.")
+        cfg = _estimation_config(protocol, loss, noise, seed, noise_seed, epochs, subset, data_dir, device, param, set_)
+        _cleanlab_count()
+    except (KeyError, ValueError, TypeError, FileNotFoundError, RuntimeError, ImportError) as exc:
+        _fail(str(exc))
+    record = _run_estimate(cfg, folds, out)
+    _print_estimate(record)
+    if out:
+        console.print(f"estimate record: {out}/estimate.json (pred_probs: {out}/pred_probs.npz); "
+                      f"next: asymloss advise --estimate {out}")
+
+
+def _print_advice(advice) -> None:
+    import math
+
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    rt, se = advice.noise_ratio, advice.noise_ratio_se
+    _print_matrix("T̂ (rows: clean class y, columns: noisy label k)", advice.transition, advice.transition_se)
+    rts = "∞" if not math.isfinite(rt) else f"{rt:.3f}"
+    if se is None:
+        unc = "no uncertainty (no folds)"
+    else:
+        lo, hi = advice.interval
+        unc = (f"± {se:.3f} (fold jackknife), interval [{lo:.3f}, "
+               f"{'∞' if not math.isfinite(hi) else f'{hi:.3f}'}]")
+    console.print(escape(f"r̃(T̂) = {rts} {unc}"))
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False, title="Candidates", title_justify="left")
+    table.add_column("loss", overflow="fold", min_width=18, max_width=24)
+    table.add_column("from", overflow="fold", max_width=10)
+    table.add_column("r", justify="right")
+    table.add_column("r − r̃", justify="right")
+    table.add_column("asym.?")
+    table.add_column("smallest a (q)", overflow="fold", max_width=15)
+    colours = {"yes": "green", "no": "red", "uncertain": "yellow"}
+    for c in advice.candidates:
+        src = ", ".join(s.replace("paper:", "") for s in c.sources)
+        r = "—" if c.ratio is None else f"{c.ratio:.3f}"
+        margin = "—" if c.margin is None or not math.isfinite(c.margin) else f"{c.margin:+.3f}"
+        b = c.bound
+        if b is None:
+            smallest = "—"
+        elif b.kind == "min":
+            smallest = f"{c.param}≥{b.value:.3g}"
+            if c.bound_range and all(isinstance(v, float) for v in c.bound_range):
+                smallest += f" ({max(c.bound_range):.3g})"
+        elif b.kind == "max":
+            smallest = f"{c.param}≤{b.value:.3g}"
+        else:
+            smallest = {"any": "any", "none": "none"}[b.kind]
+        table.add_row(escape(c.label), escape(src), r, margin, f"[{colours[c.verdict]}]{c.verdict}[/]", smallest)
+    console.print(table)
+    notes = ["r: asymmetry ratio; asymmetric iff r ≥ r̃ (ℓ(p_y) losses; others: simplex check)."]
+    if se is not None:
+        notes.append("(x): the bound at the upper end of r̃'s interval.")
+    console.print("[dim]" + escape(" ".join(notes)) + "[/]")
+    style = {"dominant": "", "not-dominant": "bold red", "uncertain": "bold yellow"}[advice.status]
+    console.print((f"[{style}]" if style else "") + escape(advice.message) + ("[/]" if style else ""))
+
+
+@app.command("advise")
+def advise_cmd(
+    estimate: Optional[str] = typer.Option(None, "--estimate", help="An estimate record (estimate.json of estimate-noise, or its directory)."),
+    transition: Optional[str] = typer.Option(None, "--transition", help="T̂ as a file: .npy, .csv/.txt (K rows), .json (a matrix or a record)."),
+    pred_probs: Optional[str] = typer.Option(None, "--pred-probs", help="Out-of-sample predicted probabilities: pred_probs.npz, or .npy with --labels."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Noisy labels (.npy or .txt) for --pred-probs."),
+    noise: Optional[str] = typer.Option(None, help="Estimate first, as estimate-noise does: " + _EST_HELP["noise"]),
+    protocol: str = typer.Option("paper-mnist", help=_EST_HELP["protocol"] + " With --noise."),
+    train_loss: str = typer.Option("ce", help="Loss of the fold models (with --noise)."),
+    folds: int = typer.Option(5, help=_EST_HELP["folds"] + " With --pred-probs without fold ids: random parts."),
+    epochs: int = typer.Option(10, help=_EST_HELP["epochs"]),
+    subset: Optional[int] = typer.Option(None, help=_EST_HELP["subset"]),
+    seed: int = typer.Option(0, help="Seed of the folds, of the fold models and of the simplex checks."),
+    data_dir: Optional[str] = typer.Option(None, help="Dataset directory (with --noise)."),
+    device: str = typer.Option("auto", help="cpu, cuda or auto (with --noise)."),
+    out: Optional[str] = typer.Option(None, help="Directory of the estimate (with --noise)."),
+    candidate: List[str] = typer.Option([], "--candidate", "-c", help="Candidate loss (repeatable): agce,a=0.6,q=0.6 | ael@paper:mnist | nce+agce@paper:cifar10."),
+    no_defaults: bool = typer.Option(False, "--no-defaults", help="Judge only the --candidate losses (default: also the paper's ALFs and the ℓ(p_y) losses)."),
+    z: float = typer.Option(2.0, help="Width of r̃'s interval in standard errors."),
+    figure: Optional[str] = typer.Option(None, "--figure", help="Write the figure (T̂ heatmap, ratios vs r̃) to this .png/.svg."),
+    json_out: Optional[str] = typer.Option(None, "--json", help="Write the advice as JSON to this file."),
+) -> None:
+    """Which losses are asymmetric (noise-tolerant) on the noise of a dataset? T̂ and its noise ratio
+    r̃ with an uncertainty, and for each candidate its ratio r, the margin r − r̃, the verdict and
+    the smallest parameter that makes it asymmetric."""
+    from . import theory
+    from .noise import estimate_transition, read_pred_probs, read_transition
+
+    given = [n for n, v in (("--estimate", estimate), ("--transition", transition), ("--pred-probs", pred_probs),
+                            ("--noise", noise)) if v is not None]
+    if len(given) != 1:
+        _fail("give exactly one source of T̂: --estimate DIR, --transition FILE, --pred-probs FILE (with --labels) "
+              f"or --noise SPEC (with --protocol ...); got {', '.join(given) or 'none'}.")
+    if no_defaults and not candidate:
+        _fail("--no-defaults needs at least one --candidate.")
+    cands = ([] if no_defaults else theory.default_candidates()) + list(candidate)
+    try:  # every argument is checked before any work
+        for c in candidate:
+            theory.parse_candidate(c)
+        if z <= 0:
+            raise ValueError(f"--z must be > 0; got {z}.")
+        if figure is not None and not figure.lower().endswith((".png", ".svg", ".pdf")):
+            raise ValueError(f"--figure must end in .png, .svg or .pdf; got {figure!r}.")
+        if folds < 2:
+            raise ValueError(f"--folds must be >= 2; got {folds}.")
+        T = cfg = None
+        if estimate is not None:
+            from .noise import load_estimate
+
+            T = load_estimate(estimate)
+        elif transition is not None:
+            T = read_transition(transition)
+        elif pred_probs is not None:
+            P, s, ids = read_pred_probs(pred_probs, labels)
+            T = estimate_transition(P, s, folds=ids if ids is not None else folds, seed=seed)
+        else:
+            from .noise._estimate import _cleanlab_count
+
+            cfg = _estimation_config(protocol, train_loss, noise, seed, None, epochs, subset, data_dir, device, [], [])
+            _cleanlab_count()
+        if T is not None:
+            advice = theory.advise(T, cands, z=z, seed=seed)
+    except (KeyError, ValueError, TypeError, FileNotFoundError, RuntimeError, ImportError, OSError) as exc:
+        _fail(str(exc))
+    if cfg is not None:
+        record = _run_estimate(cfg, folds, out)
+        from .noise import TransitionEstimate
+
+        T = TransitionEstimate.from_summary(record["estimate"])
+        try:
+            advice = theory.advise(T, cands, z=z, seed=seed, source=f"{cfg.dataset} {cfg.noise}, {folds}-fold {cfg.loss}")
+        except (KeyError, ValueError, TypeError) as exc:
+            _fail(str(exc))
+    _print_advice(advice)
+    if figure is not None:
+        from .report import plot_advice, save_figure
+
+        save_figure(plot_advice(advice), figure)
+        console.print(f"figure: {figure}")
+    if json_out is not None:
+        from ._io import atomic_write_json
+
+        atomic_write_json(json_out, advice.summary())
+        console.print(f"advice: {json_out}")

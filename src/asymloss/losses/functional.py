@@ -16,7 +16,7 @@ Every function has the signature::
 - Labels outside ``[0, C-1]`` (other than ``ignore_index``) raise ``ValueError`` on CPU tensors.
 
 With ``p = softmax(input)`` and ``p_y`` the probability of the label, the per-sample values are
-(SPEC §1; see each docstring)::
+(docs/losses.md; see each docstring)::
 
     ce     -log p_y                          agce  ((a+1)^q - (a+p_y)^q) / q
     focal  -(1-p_y)^gamma log p_y            aul   ((a-p_y)^q - (a-1)^q) / q
@@ -112,13 +112,18 @@ def _check_ab(alpha, beta) -> None:
 # kernels: Batch -> per-sample loss (N, d1, ..., dk).  Used by the functions and the modules.
 # ------------------------------------------------------------------------------------------------
 
-def _focal_factor(one_minus_p: Tensor, gamma: float, detach: bool) -> Tensor:
-    """(1 - p)^gamma. Detached like the references, or with the true gradient (guarded at p = 1)."""
-    if detach:
-        return one_minus_p.detach().pow(gamma)
-    # d/dx x^g is infinite at x = 0 for g < 1; the clamp keeps the gradient finite (value unchanged
-    # up to tiny^g, multiplied by -log p = 0 there).
+def _focal_factor(one_minus_p: Tensor, gamma: float) -> Tensor:
+    """(1 - p)^gamma; the clamp keeps the gradient finite at p = 1 for gamma < 1 (d/dx x^g is
+    infinite at x = 0; the value changes by tiny^g, multiplied by -log p = 0 there)."""
     return one_minus_p.clamp_min(_core.tiny(one_minus_p.dtype)).pow(gamma)
+
+
+def _focal_term(b: Batch, gamma: float, detach: bool) -> Tensor:
+    """(1 - p_y)^gamma log p_y; ``detach``: the factor is a constant for the gradient, like the
+    reference codes (same value, their gradient)."""
+    if detach:
+        return _core.const_factor_mul(_focal_factor(b.one_minus_p_y(), gamma), b.logp_y())
+    return _focal_factor(b.one_minus_p_y(), gamma) * b.logp_y()
 
 
 def _k_ce(b: Batch) -> Tensor:
@@ -128,7 +133,7 @@ def _k_ce(b: Batch) -> Tensor:
 def _k_focal(b: Batch, gamma: float, detach: bool) -> Tensor:
     if gamma == 0:
         return -b.logp_y()
-    return -_focal_factor(b.one_minus_p_y(), gamma, detach) * b.logp_y()
+    return -_focal_term(b, gamma, detach)
 
 
 def _k_mae(b: Batch, scale: float) -> Tensor:
@@ -139,26 +144,13 @@ def _off_target_mass(b: Batch, eps: float) -> Tensor:
     """sum_{k != y} max(p_k, eps): ``1 - p_y`` for ``eps = 0``, else the fused clamped sum."""
     if eps == 0:
         return b.one_minus_p_y()
-    return _core.clamped_off_target(b, eps)[0]
+    return b.clamped_off_target(eps)[0]
 
 
 def _sum_exp_scaled(b: Batch, s: float, lmin: float) -> Tensor:
     """sum_k exp(s * max(log p_k, lmin)) = sum_k max(p_k^s, e^(s lmin)), with a fused backward."""
     floor = math.exp(s * lmin) if lmin > -math.inf else 0.0
-
-    def fwd(logp):
-        v = (logp * s).exp_()                            # p_k^s
-        if floor > 0:
-            v.clamp_min_(floor)
-        return v.sum(1), (v,)
-
-    def bwd(logp, aux, g):                               # s p_k^s 1[p_k^s > floor]
-        (v,) = aux                                       # consumed: the gradient reuses its buffer
-        if floor > 0:
-            torch.threshold_(v, floor, 0.0)
-        return v.mul_(g * s)
-
-    return _core.row_sum(b.logp(), fwd, bwd, b)
+    return b.row_sum("powclamp", s, floor)
 
 
 def _k_rce(b: Batch, A: float, eps: float) -> Tensor:
@@ -173,74 +165,38 @@ def _k_gce(b: Batch, q: float, eps: float) -> Tensor:
 
 
 def _k_sce(b: Batch, alpha: float, beta: float, A: float, eps: float) -> Tensor:
-    if eps == 0 or alpha == 0 or beta == 0 or b._logp is not None:
+    if eps == 0 or alpha == 0 or beta == 0 or b.has_logp:
         return _combine(b, alpha, _k_ce, (), beta, _k_rce, (A, eps))
     # one fused Function for both terms: no log_softmax forward or backward
-    off, _, logp_y = _core.clamped_off_target(b, eps, with_logp_y=True)
+    off, _, logp_y = b.clamped_off_target(eps, with_logp_y=True)
     return (A * beta) * off - alpha * logp_y
 
 
 def _k_nce(b: Batch) -> Tensor:
     # fused on the logits (shares p with the batch) for short rows, where exp(log p) is cheap
     # next to the log_softmax backward it replaces; from C ~ 64 on the log_softmax path is faster
-    if b._logp is None and b._logp_y is None and b.num_classes < 64:
-        total, logp_y = _core.log_prob_sum(b)
+    if not b.has_logp and not b.has_logp_y and b.num_classes < 64:
+        total, logp_y = b.log_prob_sum()
         return logp_y / total
     return _k_nce_logp(b)
 
 
 def _k_nce_logp(b: Batch) -> Tensor:
     """NCE on the batch's log_softmax (when another term needs every log p_k too)."""
-    def fwd(logp):
-        return logp.sum(1), ()
-
-    def bwd(logp, aux, g):
-        return torch.empty_like(logp).copy_(g.expand_as(logp))
-
-    den = _core.row_sum(b.logp(), fwd, bwd, b)          # first: gathers log p_y in the same Function
+    den = b.row_sum("sum")                               # first: gathers log p_y in the same Function
     return b.logp_y() / den
-
-
-def _pow(x: Tensor, gamma: float) -> Tensor:
-    """x ** gamma for x >= 0, via the fastest exact kernel: sqrt / products for the usual gammas."""
-    if gamma == 0.5:
-        return torch.sqrt(x)
-    if gamma == 1.0:
-        return x.clone()
-    if gamma == 1.5:
-        return torch.sqrt(x).mul_(x)
-    if gamma == 2.0:
-        return x * x
-    if gamma == 3.0:
-        return (x * x).mul_(x)
-    return torch.log(x).mul_(gamma).exp_()              # cheaper than pow on CPU
 
 
 def _focal_mass(b: Batch, gamma: float, detach: bool) -> Tensor:
     """sum_k (1 - p_k)^gamma log p_k (negative), with a fused backward (gathers log p_y too)."""
-    def fwd(logp):
-        base = torch.expm1(logp).neg_()                  # 1 - p_k, exact near p_k = 1
-        base.clamp_min_(0.0 if detach else _core.tiny(logp.dtype))
-        w = _pow(base, gamma)
-        return torch.linalg.vecdot(w, logp, dim=1), (base, w)
-
-    def bwd(logp, aux, g):
-        base, w = aux                                    # consumed: the gradient reuses a buffer
-        if detach:                                       # d/dl [w l] with w constant
-            return w.mul_(g)
-        # d/dl [base^gamma l] = w - gamma (w / base) p l = w - gamma l (w / base - w), p = 1 - base,
-        # in place in base's buffer (finite: base >= tiny)
-        t = torch.div(w, base, out=base).sub_(w).mul_(logp)
-        return t.mul_(g * -gamma).addcmul_(w, g)
-
-    return _core.row_sum(b.logp(), fwd, bwd, b)
+    return b.row_sum("focal", gamma, 1.0 if detach else 0.0)
 
 
 def _k_nfl(b: Batch, gamma: float, detach: bool) -> Tensor:
     if gamma == 0:
         return _k_nce(b)
     den = _focal_mass(b, gamma, detach)                  # first: gathers log p_y in the same Function
-    num = _focal_factor(b.one_minus_p_y(), gamma, detach) * b.logp_y()
+    num = _focal_term(b, gamma, detach)
     return num / den
 
 
@@ -260,14 +216,21 @@ def _k_nmae(b: Batch, scale: float) -> Tensor:
 def _k_nrce(b: Batch, eps: float) -> Tensor:
     if eps == 0:
         return b.one_minus_p_y() / (b.num_classes - 1)
-    off, v_y, _ = _core.clamped_off_target(b, eps)      # sum_k max(p_k, eps) = off + v_y
+    off, v_y, _ = b.clamped_off_target(eps)             # sum_k max(p_k, eps) = off + v_y
     return off / ((b.num_classes - 1) * (off + v_y))
 
 
 def _k_agce(b: Batch, a: float, q: float) -> Tensor:
-    # ((a+1)^q - (a+p)^q)/q = -(a+1)^q/q * expm1(q log1p(-(1-p)/(a+1))): exactly 0 at p = 1, no cancellation
-    x = b.one_minus_p_y() / -(a + 1)
-    return 0.0 - torch.expm1(torch.log1p(x) * q) * (((a + 1) ** q) / q)
+    # value: -(a+1)^q/q * expm1(q log r), r = (a + p_y)/(a + 1), with log r = log1p(-(1-p_y)/(a+1))
+    # near p_y = 1 (exactly 0 at p_y = 1, no cancellation) and log((a + p_y)/(a + 1)) where r is
+    # small (a + p_y -> 0: 1 - (1-p_y)/(a+1) would cancel). Gradient: that of the direct form
+    # ((a+1)^q - (a+p_y)^q)/q, pow's backward q (a + p_y)^(q-1), exact for every a + p_y > 0
+    # (expm1's backward is not: it loses everything once q log r < -17 in float32).
+    p, om = b.p_y(), b.one_minus_p_y()
+    log_r = torch.where(om < 0.5 * (a + 1), torch.log1p(om / -(a + 1)), torch.log((p + a) / (a + 1)))
+    value = torch.expm1(log_r * q) * (-((a + 1) ** q) / q)
+    carrier = ((a + 1) ** q - (p + a) ** q) / q     # the same function: its gradient (in p, and in
+    return value.detach() + (carrier - carrier.detach())   # a and q when they are tensors) is exact
 
 
 def _k_aul(b: Batch, a: float, q: float) -> Tensor:
@@ -288,22 +251,13 @@ def _k_anorm(b: Batch, a: float, p: float, eps: float) -> Tensor:
 
 def _k_nnce(b: Batch, min_prob: float) -> Tensor:
     lmin = math.log(min_prob)
-    A = -lmin
-
-    def fwd(logp):
-        v = logp.clamp_min(lmin)
-        return v.sum(1), (v,)
-
-    def bwd(logp, aux, g):                               # d/dl max(l, lmin) = 1[l > lmin]
-        (v,) = aux                                       # v - lmin >= 0: sign is the step
-        return v.sub_(lmin).sign_().mul_(g)
-
-    den = _core.row_sum(b.logp(), fwd, bwd, b) + b.num_classes * A   # first: gathers log p_y
-    return 1 - (b.logp_y().clamp_min(lmin) + A) / den
+    # sum_k (A + log p~_k) = sum_k (max(log p_k, lmin) - lmin): term by term, each >= 0 (no cancellation)
+    den = b.row_sum("clampmin", lmin)                    # first: gathers log p_y in the same Function
+    return 1 - (b.logp_y().clamp_min(lmin) - lmin) / den
 
 
 def _k_amse(b: Batch, a: float) -> Tensor:
-    sq, p_y = _core.square_mass(b)                       # sum_k p_k^2, p_y (fused backward)
+    sq, p_y = b.square_mass()                            # sum_k p_k^2, p_y (fused backward)
     return (sq - 2 * a * p_y + a * a) / b.num_classes
 
 
@@ -311,15 +265,16 @@ def _k_ce_eps(b: Batch, m: float) -> Tensor:
     # p^ = (p + m e_t) / (1 + m), t = argmax p, clamped at 1e-8; value -log p^_y, computed stably.
     # y is t = argmax p (the first maximal index, as torch.argmax) iff z_y equals the row maximum and
     # no earlier class ties with it. argmax over dim 1 is slow for N-d inputs, so: amax, and the
-    # (rare) ties are resolved only when there are any (always on non-CPU devices: no host sync).
+    # (rare) ties are resolved only when there are any (always where a host check would sync or
+    # break a graph: devices, torch.compile, torch.func).
     z = b.logits
     zmax = z.amax(1, keepdim=True)
     zy = b.gather(z)
     is_top = zy == zmax.squeeze(1)
-    if z.device.type == "cpu":
+    if _core.host_checks(z, b.target):
         others_max = z.scatter(1, b.index, -math.inf).amax(1)     # max over k != y
         check_ties = bool((is_top & (others_max == zy)).any())
-    else:
+    else:                                                          # no host sync: always resolve
         check_ties = True
     if check_ties:
         idx = torch.arange(b.num_classes, device=z.device).view((1, -1) + (1,) * (z.dim() - 2))

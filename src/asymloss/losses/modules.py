@@ -364,9 +364,14 @@ class ActivePassive(Loss):
         return F._combine(b, self.alpha, self.active.kernel, (), self.beta, self.passive.kernel, ())
 
     def hparams(self) -> dict:
+        """``alpha``, ``beta`` and the parts' hyperparameters; a name both parts have, or a part's
+        own ``alpha``/``beta``, is prefixed ``active_``/``passive_`` (the keywords
+        ``create_loss`` takes for it)."""
+        ha, hp = self.active.hparams(), self.passive.hparams()
+        prefixed = (set(ha) & set(hp)) | {"alpha", "beta"}
         out = {"alpha": self.alpha, "beta": self.beta}
-        for part in (self.active, self.passive):
-            out.update(part.hparams())
+        for prefix, part in (("active_", ha), ("passive_", hp)):
+            out.update({(prefix + k if k in prefixed else k): v for k, v in part.items()})
         return out
 
 

@@ -1,12 +1,14 @@
-"""Reference hyperparameters (SPEC §1.3 and §6), keyed by preset and canonical loss name.
+"""Reference hyperparameters (docs/losses.md, 'Presets'), keyed by preset and canonical loss name.
 
-- ``paper:<dataset>``: the ALFs reference code (Zhou et al. 2021). MAE is ``2(1 - p_y)``
-  (``scale=2``). The MNIST NCE+ALF presets have ``alpha = 0`` in the reference code, i.e. they
+- ``paper:<dataset>``: the ALFs reference code (Zhou et al. 2021). The plain MAE baseline is
+  ``2(1 - p_y)`` (``scale=2``); inside NCE+MAE it is ``beta * (1 - p_y)`` (``scale=1``): ALFs'
+  ``NCEandMAE(alpha, beta)`` builds ``MAELoss(scale=beta)``, whose scale *replaces* MAE's default
+  factor 2. The MNIST NCE+ALF presets have ``alpha = 0`` in the reference code, i.e. they
   are the ALF alone (times beta = 1); asymloss keeps that. Focal factors are detached like the
   reference code (``detach=True``: same values, reference gradients).
 - ``apl:<dataset>``: the APL code's configs (Ma et al. 2020; ``configs/<dataset>/sym/*.yaml`` of
   the public Active-Passive-Losses repository). Its MAE is ``1 - p_y`` (``scale=1``).
-- ``anl:<dataset>``, ``jal:<dataset>``, ``eps:cifar10``: the later losses of SPEC §6. Their
+- ``anl:<dataset>``, ``jal:<dataset>``, ``eps:cifar10``: the later losses of docs/losses.md, 'Later losses'. Their
   L1 penalty ``delta * ||theta||_1`` is a training-engine setting, listed in :data:`PRESET_NOTES`.
 
 Every value here reproduces the per-sample loss of the reference it names.
@@ -38,7 +40,7 @@ def _alfs(agce, aul, ael, nce_agce, nce_aul, nce_ael, apl):
         "nce+aul": _ap(*nce_aul[:2], a=nce_aul[2], q=nce_aul[3]),
         "nce+ael": _ap(*nce_ael[:2], a=nce_ael[2]),
         "nce+rce": _ap(*apl),
-        "nce+mae": _ap(*apl, scale=2.0),
+        "nce+mae": _ap(*apl, scale=1.0),  # MAELoss(scale=beta): beta (1 - p_y)
         "nfl+rce": _ap(*apl, gamma=0.5, **_DETACHED),
     })
     return out
@@ -77,10 +79,13 @@ PRESETS: dict[str, dict[str, dict]] = {
 
 #: What each preset reproduces, and settings that belong to the training engine (L1 penalty).
 PRESET_NOTES: dict[str, str] = {
-    "paper:mnist": "ALFs reference code, MNIST (NCE+ALF with alpha=0: the ALF alone; MAE = 2(1-p_y))",
-    "paper:cifar10": "ALFs reference code, CIFAR-10 (MAE = 2(1-p_y))",
-    "paper:cifar100": "ALFs reference code, CIFAR-100 (NCE+RCE beta=1 as in ALFs; APL uses 0.1)",
-    "paper:webvision": "ALFs reference code, WebVision-mini",
+    "paper:mnist": "ALFs reference code, MNIST (NCE+ALF with alpha=0: the ALF alone; MAE = 2(1-p_y), "
+                   "inside NCE+MAE beta(1-p_y))",
+    "paper:cifar10": "ALFs reference code, CIFAR-10 (MAE = 2(1-p_y), inside NCE+MAE beta(1-p_y))",
+    "paper:cifar100": "ALFs reference code, CIFAR-100 (NCE+RCE beta=1 as in ALFs; APL uses 0.1; "
+                      "MAE = 2(1-p_y), inside NCE+MAE beta(1-p_y))",
+    "paper:webvision": ("WebVision-mini configs of the later repositories (APL, ANL, JAL/eps-softmax); "
+                        "ALFs itself has no WebVision configuration"),
     "apl:mnist": "APL code configs, MNIST (MAE = 1-p_y)",
     "apl:cifar10": "APL code configs, CIFAR-10 (MAE = 1-p_y)",
     "apl:cifar100": "APL code configs, CIFAR-100 (MAE = 1-p_y)",
@@ -92,8 +97,17 @@ PRESET_NOTES: dict[str, str] = {
     "eps:cifar10": "epsilon-softmax CE+MAE (Wang et al. 2024), CIFAR-10 symmetric noise",
 }
 
-#: The L1 coefficient (delta) of the presets whose method adds ``delta * ||theta||_1`` in training.
-L1_PENALTY: dict[str, float] = {
-    "anl:mnist": 1e-6, "anl:cifar10": 5e-5, "anl:cifar100": 5e-7,
-    "jal:cifar10": 5e-5, "jal:cifar100": 5e-6,
+#: Training-engine settings of the presets whose method trains with a parameter penalty: ANL adds
+#: ``delta * ||theta||_1`` over all parameters with weight decay 0 (Ye et al. 2023), JAL an L1 term
+#: with weight decay 0 (Wang et al. 2025). A run using such a preset gets these settings unless
+#: the user changed them from the protocol's values (docs/losses.md, "L1 penalty of ANL and JAL").
+PRESET_ENGINE: dict[str, dict[str, float]] = {
+    "anl:mnist": {"l1_weight": 1e-6, "weight_decay": 0.0},
+    "anl:cifar10": {"l1_weight": 5e-5, "weight_decay": 0.0},
+    "anl:cifar100": {"l1_weight": 5e-7, "weight_decay": 0.0},
+    "jal:cifar10": {"l1_weight": 5e-5, "weight_decay": 0.0},
+    "jal:cifar100": {"l1_weight": 5e-6, "weight_decay": 0.0},
 }
+
+#: The L1 coefficient (delta) of the presets whose method adds ``delta * ||theta||_1`` in training.
+L1_PENALTY: dict[str, float] = {k: v["l1_weight"] for k, v in PRESET_ENGINE.items()}

@@ -19,9 +19,10 @@ from typing import Optional
 
 from .._validation import check_number, unknown_name_error
 from . import modules as M
-from .presets import L1_PENALTY, PRESET_NOTES, PRESETS
+from .presets import L1_PENALTY, PRESET_ENGINE, PRESET_NOTES, PRESETS
 
-__all__ = ["create_loss", "list_losses", "list_presets", "get_preset", "describe_loss", "resolve_name"]
+__all__ = ["create_loss", "list_losses", "list_presets", "get_preset", "describe_loss", "resolve_name",
+           "preset_engine_settings"]
 
 _CLASSES = [
     M.CE, M.FocalLoss, M.MAE, M.RCE, M.GCE, M.SCE, M.NCE, M.NFL, M.NGCE, M.NMAE, M.NRCE,
@@ -112,6 +113,12 @@ def _check_preset(preset: str) -> str:
     return key
 
 
+def preset_engine_settings(preset: str) -> dict:
+    """The training-engine settings a preset's method trains with (``l1_weight``,
+    ``weight_decay``), or ``{}`` (a new dict)."""
+    return dict(PRESET_ENGINE.get(_check_preset(preset), {}))
+
+
 def presets_defining(name: str) -> list[str]:
     """The presets that give hyperparameters for loss ``name``."""
     canon = resolve_name(name)
@@ -196,18 +203,51 @@ def _create_combo(name, pair, num_classes, preset, overrides):
             f"preset {preset!r} does not define loss {name!r} (an ad-hoc combination of "
             f"{pair[0]!r} and {pair[1]!r}); pass alpha, beta and the hyperparameters explicitly."
         )
-    ha, hp = hparam_defaults(active_cls), hparam_defaults(passive_cls)
-    clash = sorted(set(ha) & set(hp))
-    if clash:
+    if pair[0] == pair[1]:
         raise ValueError(
-            f"cannot combine {pair[0]!r} and {pair[1]!r} by name: both have hyperparameter(s) "
-            f"{', '.join(clash)}; build asymloss.ActivePassive({active_cls.__name__}(...), "
-            f"{passive_cls.__name__}(...), alpha, beta) instead."
+            f"cannot combine loss {pair[0]!r} with itself ({name!r}): alpha * L + beta * L is "
+            f"(alpha + beta) * L; use {pair[0]!r} and scale it."
         )
-    _check_overrides(name, ["alpha", "beta", *ha, *hp, *_COMMON], overrides)
-    common = {k: overrides[k] for k in _COMMON if k in overrides}
-    return M.ActivePassive(
-        active_cls(**{k: v for k, v in overrides.items() if k in ha}),
-        passive_cls(**{k: v for k, v in overrides.items() if k in hp}),
-        overrides.get("alpha", 1.0), overrides.get("beta", 1.0), num_classes=num_classes, **common,
-    )
+    ha, hp = hparam_defaults(active_cls), hparam_defaults(passive_cls)
+    parts, combo, common = split_combo_params(name, ha, hp, overrides)
+    return M.ActivePassive(active_cls(**parts[0]), passive_cls(**parts[1]),
+                           combo.get("alpha", 1.0), combo.get("beta", 1.0), num_classes=num_classes, **common)
+
+
+def split_combo_params(name: str, active: dict, passive: dict, overrides: dict):
+    """Route the keywords of a combination ``alpha * active + beta * passive`` (the one rule):
+
+    - ``alpha`` and ``beta`` are always the combination's coefficients;
+    - ``active_<h>`` / ``passive_<h>`` set hyperparameter ``h`` of that part (always allowed);
+    - a plain ``h`` goes to the one part that has it; a name both parts have, or a part's own
+      ``alpha``/``beta`` (SCE's), must be prefixed: a plain one is an error naming the two spellings.
+
+    Returns ``((active kwargs, passive kwargs), {alpha, beta}, common kwargs)``.
+    """
+    ambiguous = (set(active) & set(passive))
+    inner_ab = {"alpha", "beta"} & (set(active) | set(passive))
+    allowed = ["alpha", "beta", *(f"active_{k}" for k in active), *(f"passive_{k}" for k in passive),
+               *(k for k in active if k not in ambiguous | inner_ab),
+               *(k for k in passive if k not in ambiguous | inner_ab), *_COMMON]
+    act, pas, combo, common = {}, {}, {}, {}
+    for k, v in overrides.items():
+        if k in _COMMON:
+            common[k] = v
+        elif k in ("alpha", "beta"):
+            combo[k] = v
+        elif k.startswith("active_") and k[len("active_"):] in active:
+            act[k[len("active_"):]] = v
+        elif k.startswith("passive_") and k[len("passive_"):] in passive:
+            pas[k[len("passive_"):]] = v
+        elif k in ambiguous:
+            raise ValueError(
+                f"hyperparameter {k!r} of {name!r} is ambiguous: both parts have it; write "
+                f"active_{k}= or passive_{k}=."
+            )
+        elif k in active:
+            act[k] = v
+        elif k in passive:
+            pas[k] = v
+        else:
+            raise unknown_name_error(f"{name} hyperparameter", k, allowed)
+    return (act, pas), combo, common

@@ -32,19 +32,14 @@ def list_models() -> list[str]:
 
 
 def init_weights(model: nn.Module) -> nn.Module:
-    """The references' initialisation (SPEC §5): Kaiming-uniform (fan_in, ReLU) for convolutions,
-    Xavier-uniform for linear layers, zero biases; BatchNorm at weight 1, bias 0."""
+    """The references' initialisation (docs/protocols.md, 'Initialisation'): Kaiming-uniform (fan_in, ReLU) for convolutions,
+    Xavier-uniform for linear layers. Biases keep PyTorch's default initialisation, as in the
+    references (they set weights only); BatchNorm keeps its default (weight 1, bias 0)."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_uniform_(m.weight, mode="fan_in", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear):
             nn.init.xavier_uniform_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
     return model
 
 

@@ -1,4 +1,4 @@
-"""The paper's small convolutional networks (SPEC §5) and an MLP."""
+"""The paper's small convolutional networks (docs/protocols.md, 'Networks') and an MLP."""
 from __future__ import annotations
 
 from torch import nn

@@ -1,4 +1,4 @@
-"""ResNets with the CIFAR stem (3×3 conv, stride 1, no max-pool, global average pool), SPEC §5."""
+"""ResNets with the CIFAR stem (3×3 conv, stride 1, no max-pool, global average pool), docs/protocols.md, 'Networks'."""
 from __future__ import annotations
 
 import torch.nn.functional as F

@@ -18,12 +18,13 @@ from ._matrices import (
     warn_if_not_dominant,
 )
 from ._real import load_cifar_n
+from ._reference import REFERENCE_SAMPLERS, check_replay, replay
 from ._sampling import legacy_sequential_flips, sample_exact, sample_independent
 from ._spec import NoiseSpec, parse_noise
 
 __all__ = ["corrupt", "NoisyLabels", "labels_sha256", "empirical_transition"]
 
-SAMPLERS = ("exact", "independent")
+SAMPLERS = ("exact", "independent", *REFERENCE_SAMPLERS)
 
 
 def labels_sha256(labels) -> str:
@@ -50,7 +51,10 @@ class NoisyLabels:
     ----------
     noisy_labels, clean_labels : int64 arrays, shape (N,).
     seed : the seed used. sampler : ``"exact"``, ``"independent"`` (also for ``instance``: every
-        sample has its own row), ``"file"`` (CIFAR-N) or ``None`` (``clean``).
+        sample has its own row), ``"alfs"`` or ``"apl"`` (a reference's replay), ``"file"`` (CIFAR-N)
+        or ``None`` (``clean``).
+    reference_seed : for ``alfs``/``apl``, the seed the reference really draws with (``seed``, except
+        ALFs on MNIST: 0); ``None`` otherwise.
     rate : realised overall noise rate, ``mean(noisy != clean)``.
     per_class_rate : (K,) realised rate per clean class (NaN for a class with no samples).
     transition : (K, K) empirical transition matrix (rows: clean class, row-normalised counts).
@@ -71,6 +75,7 @@ class NoisyLabels:
     legacy: bool = False
     dataset: str | None = None
     source: str | None = None
+    reference_seed: int | None = None
     expected_transition: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -82,8 +87,8 @@ class NoisyLabels:
         return int(np.count_nonzero(self.noisy_labels != self.clean_labels))
 
     def summary(self) -> dict:
-        """JSON-able record for run records: spec, seed, sampler, rate, per_class_rate, transition,
-        sha256, num_flipped, plus n, num_classes, legacy, dataset and source. No label arrays."""
+        """JSON-able record for run records: spec, seed, sampler, reference_seed, rate, per_class_rate,
+        transition, sha256, num_flipped, plus n, num_classes, legacy, dataset and source. No label arrays."""
         def num(v):
             v = float(v)
             return None if math.isnan(v) else v
@@ -92,6 +97,7 @@ class NoisyLabels:
             "spec": str(self.spec),
             "seed": self.seed,
             "sampler": self.sampler,
+            "reference_seed": self.reference_seed,
             "legacy": self.legacy,
             "dataset": self.dataset,
             "source": self.source,
@@ -171,10 +177,16 @@ def corrupt(labels, noise, *, seed, dataset=None, sampler="exact", legacy=False,
         samples change label, ``round(T[y, k] · n_y)`` of them to k (floor or ceiling by largest
         remainder when those products are not integers; the reference's CIFAR approach) — or
         ``"independent"`` — each sample is drawn from its row ``T[y]`` (the reference's MNIST approach). Instance noise always samples per
-        sample; CIFAR-N labels come from the file.
+        sample; CIFAR-N labels come from the file. ``"alfs"`` or ``"apl"`` — replay that reference's
+        own generator bit for bit (NumPy's legacy RNG, same calls, same order, quirks included) on a
+        private ``RandomState``; ``seed`` is then the reference's ``--seed`` (ALFs 123, APL 0 by
+        default; ALFs's MNIST loader always uses 0), ``dataset`` must be ``mnist``, ``cifar10`` or
+        ``cifar100`` and ``labels`` the full training labels in original order. See docs/noise.md,
+        "Reference samplers".
     legacy : reproduce the reference code's quirks for ``asymmetric`` noise: CIFAR-10 in-place
         sequential flips (≈24% of cats mislabelled at 0.4, not 40%), CIFAR-100 consecutive-index
-        blocks instead of the real superclasses. Default ``False``: the correct models.
+        blocks instead of the real superclasses. Default ``False``: the correct models. No effect
+        with ``sampler="alfs"``/``"apl"``, which always have the reference's quirks.
     features : (N, ...) inputs for ``instance`` noise (uint8 pixels, divided by 255, or floats in
         [0, 1]), flattened per sample in C order.
     num_classes : K; default from the matrix, the dataset, or ``max(labels) + 1``.
@@ -212,10 +224,17 @@ def corrupt(labels, noise, *, seed, dataset=None, sampler="exact", legacy=False,
     else:
         matrix = check_transition(noise, "noise")
         spec = NoiseSpec("transition")
+    replaying = sampler in REFERENCE_SAMPLERS
+    if replaying:
+        if matrix is not None:
+            raise ValueError(f"sampler {sampler!r} replays the reference's own noise models; it takes a noise "
+                             f"spec such as 'symmetric:0.4', not a transition matrix.")
+        check_replay(sampler, spec.kind, dataset)
     K = _resolve_classes(y, num_classes, dataset, None if matrix is None else matrix.shape[0])
     rng = np.random.Generator(np.random.PCG64(seed))
     used_sampler = sampler
     source = None
+    reference_seed = None
     T = None
 
     if spec.kind == "clean":
@@ -237,6 +256,10 @@ def corrupt(labels, noise, *, seed, dataset=None, sampler="exact", legacy=False,
         used_sampler = "file"
         if num_classes is None:
             K = max(K, 100 if spec.kind == "cifar100n" else 10)
+    elif replaying:
+        T = transition_matrix(spec.kind, spec.rate, num_classes=K,
+                              dataset=dataset if spec.kind == "asymmetric" else None, legacy=True)
+        noisy, reference_seed = replay(sampler, y, spec.kind, spec.rate, dataset, seed)
     elif spec.kind == "instance":
         if K < 2:
             raise ValueError(f"instance noise needs at least 2 classes; got num_classes={K}.")
@@ -282,5 +305,6 @@ def corrupt(labels, noise, *, seed, dataset=None, sampler="exact", legacy=False,
         legacy=legacy,
         dataset=dataset_given,
         source=source,
+        reference_seed=reference_seed,
         expected_transition=T,
     )

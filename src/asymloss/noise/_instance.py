@@ -52,7 +52,7 @@ def prepare_features(features, n: int):
         lo, hi = float(x.min()), float(x.max())
         if lo < 0.0 or hi > 1.0:
             warnings.warn(
-                f"instance noise expects pixels scaled to [0, 1] (SPEC §3); features range over "
+                f"instance noise expects pixels scaled to [0, 1] (docs/noise.md, 'Instance-dependent noise'); features range over "
                 f"[{lo:.3g}, {hi:.3g}]. The noise is still defined but differs from the reference's.",
                 UserWarning,
                 stacklevel=user_stacklevel(),

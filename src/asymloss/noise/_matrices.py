@@ -58,7 +58,7 @@ def cifar100_next_in_superclass(legacy: bool = False) -> np.ndarray:
 
 
 def noise_ratio(T) -> float:
-    """The noise ratio r̃(T) = max_y max_{k≠y} T[y,k] / T[y,y] (SPEC §2); ``inf`` if some T[y,y] = 0.
+    """The noise ratio r̃(T) = max_y max_{k≠y} T[y,k] / T[y,y] (docs/theory.md, 'Noise ratio'); ``inf`` if some T[y,y] = 0.
 
     >>> round(noise_ratio(transition_matrix("symmetric", 0.8, num_classes=10)), 6)
     0.444444
@@ -149,7 +149,7 @@ def _num_classes(num_classes, dataset, kind) -> int:
 
 def transition_matrix(kind: str, rate: float, num_classes: int | None = None, dataset: str | None = None,
                       legacy: bool = False) -> np.ndarray:
-    """The (K, K) row-stochastic float64 transition matrix of a synthetic noise model (SPEC §3).
+    """The (K, K) row-stochastic float64 transition matrix of a synthetic noise model (docs/noise.md, 'Noise models').
 
     Parameters
     ----------

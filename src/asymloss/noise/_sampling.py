@@ -91,7 +91,7 @@ def legacy_sequential_flips(y: np.ndarray, pairs, rate: float, sampler: str,
 
 
 def reference_sampler(dataset: str | None, kind: str) -> str:
-    """The sampler the reference code uses for this dataset and noise kind (SPEC §3).
+    """The sampler the reference code uses for this dataset and noise kind (docs/noise.md, 'Which sampler a protocol uses').
 
     MNIST (and Fashion-MNIST): ``"independent"`` draws; CIFAR-100 asymmetric
     noise: ``"independent"`` (the reference builds the matrix and draws per sample); everything

@@ -6,6 +6,7 @@
 """
 from .plots import (ASYMMETRIC_LOSSES, PLOT_FORMATS, loss_shape, plot_curves, plot_loss_shapes,
                     plot_ratio, plot_results, ratio_table)
+from ._advice import plot_advice, save_figure
 from .table import FORMATS, METRICS, loss_order, noise_label, noise_order, results_table, summarise
 
 __all__ = [
@@ -13,3 +14,4 @@ __all__ = [
     "plot_results", "plot_curves", "plot_ratio", "ratio_table", "plot_loss_shapes", "loss_shape", "PLOT_FORMATS",
     "ASYMMETRIC_LOSSES",
 ]
+__all__ += ["plot_advice", "save_figure"]  # the advice figure (asymloss advise)

@@ -7,7 +7,7 @@
   resolved hyperparameters), one panel per noise setting, with the noise ratio r̃(T) marked when the
   theory part can compute it (the paper: the loss is asymmetric on T iff r̃(T) ≤ r(ℓ)).
 - :func:`plot_loss_shapes`: for each loss of the form L(u, y) = ℓ(u_y), ℓ(u) and its *gradient
-  weight* w(u) = −ℓ′(u)·u against u = p_y. With ∂L/∂z_j = ℓ′(p_y)·p_y·(1[j=y] − p_j) (SPEC §1.1),
+  weight* w(u) = −ℓ′(u)·u against u = p_y. With ∂L/∂z_j = ℓ′(p_y)·p_y·(1[j=y] − p_j) (docs/losses.md, 'Gradient of an ℓ(p_y) loss'),
   ∇_z L = w(p_y)·∇_z CE: w is the factor by which the loss scales the cross-entropy gradient
   (CE: w ≡ 1; MAE: w = 2u). It is measured from the loss module by autograd, as
   w = −(∂L/∂z_y)/(1 − p_y).
@@ -202,7 +202,7 @@ def plot_ratio(results: Any, out_dir: Union[str, os.PathLike], fmt: str = "png",
 
     One panel per noise setting; a point per (loss, hyperparameters) with a ± std error bar over
     seeds (:func:`ratio_table`), and the noise ratio r̃(T) as a dashed line where it is defined:
-    points right of it are asymmetric on that noise (SPEC §2). Returns ``out_dir/ratio.<fmt>``, or
+    points right of it are asymmetric on that noise (docs/theory.md, 'The asymmetry condition'). Returns ``out_dir/ratio.<fmt>``, or
     ``None`` when the results hold no complete AGCE/AUL/AEL run.
     """
     check_choice("fmt", fmt, PLOT_FORMATS)

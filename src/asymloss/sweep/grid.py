@@ -44,7 +44,7 @@ __all__ = [
     "loss_label",
 ]
 
-#: The paper's noise grid (SPEC §5), in the paper's column order.
+#: The paper's noise grid (docs/protocols.md, 'Paper grids'), in the paper's column order.
 PAPER_NOISES: tuple[str, ...] = (
     "clean",
     "symmetric:0.2",
@@ -57,8 +57,8 @@ PAPER_NOISES: tuple[str, ...] = (
     "asymmetric:0.4",
 )
 
-#: The losses of the paper's tables (SPEC §1.2/§1.3), each run with the dataset's ``paper:`` preset.
-#: NLNL is left out (optional in SPEC §1.2). On MNIST the NCE+ALF presets have α = 0, so they
+#: The losses of the paper's tables (docs/losses.md, 'Baselines' and 'Presets'), each run with the dataset's ``paper:`` preset.
+#: NLNL is left out (not implemented; docs/losses.md, 'Baselines'). On MNIST the NCE+ALF presets have α = 0, so they
 #: equal the ALF alone (kept as in the reference code).
 PAPER_TABLE_LOSSES: tuple[str, ...] = (
     "ce", "focal", "gce", "sce", "nfl+rce", "nce+mae", "nce+rce",

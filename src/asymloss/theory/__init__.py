@@ -1,4 +1,4 @@
-"""asymloss.theory: the paper's theory (Zhou et al. 2021; SPEC §2) as questions you can ask.
+"""asymloss.theory: the paper's theory (Zhou et al. 2021; docs/theory.md) as questions you can ask.
 
 - :func:`asymmetry_ratio` — r(ℓ) of a loss L(u, y) = ℓ(u_y): closed form or numerical infimum.
 - :func:`noise_ratio` — r̃(T) = max_y max_{k≠y} T[y, k] / T[y, y] of a transition matrix.
@@ -21,6 +21,7 @@ Example::
     >>> round(theory.noise_ratio(T), 6)
     0.444444
 """
+from ._advise import Advice, CandidateAdvice, advise, default_candidates, parse_candidate
 from ._api import (
     AsymmetryRatio,
     AsymmetryVerdict,
@@ -49,3 +50,4 @@ __all__ = [
     "SimplexMinimum",
     "SymmetryCheck",
 ]
+__all__ += ["advise", "Advice", "CandidateAdvice", "default_candidates", "parse_candidate"]  # advice on T̂

@@ -1,4 +1,4 @@
-"""The public questions of asymloss.theory (SPEC §2)."""
+"""The public questions of asymloss.theory (docs/theory.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -35,7 +35,7 @@ class AsymmetryRatio:
 
     Attributes:
         value: r(ℓ) (``float(result)`` gives it too).
-        method: ``"closed-form"`` (SPEC §2) or ``"numerical"`` (grid + refinement + limit).
+        method: ``"closed-form"`` (docs/theory.md, 'Closed-form asymmetry ratios') or ``"numerical"`` (grid + refinement + limit).
         loss: a readable name of the loss, with its parameters.
         params: the parameters the value depends on.
         at: for ``"numerical"``, the (u, Δu) where the infimum is attained; Δu = 0 marks a limit
@@ -123,7 +123,7 @@ def asymmetry_ratio(loss, *, method: str = "auto", num_classes: int | None = Non
         num_classes: passed to ``create_loss`` for names that need it.
 
     Returns:
-        :class:`AsymmetryRatio` (``float(result)`` is the value). Closed forms (SPEC §2): AGCE
+        :class:`AsymmetryRatio` (``float(result)`` is the value). Closed forms (docs/theory.md): AGCE
         ((a+1)/a)^(q−1) for q ≤ 1 else 1; AUL ((a−1)/a)^(q−1) for q > 1 else 1; AEL exp(−1/a);
         MAE, RCE, NMAE 1; CE, focal 0; GCE 0 for q < 1 (1 for q ≥ 1); SCE 0 for α > 0. The numerical
         infimum agrees with them to 1e-5.
@@ -326,7 +326,7 @@ def _bounded_list() -> str:
 
 def min_parameter(loss_name: str, param: str, T, *, num_classes: int | None = None, dataset: str | None = None,
                   **fixed) -> ParameterBound:
-    """The smallest value of ``param`` that makes the loss asymmetric on the noise T (SPEC §2).
+    """The smallest value of ``param`` that makes the loss asymmetric on the noise T (docs/theory.md, 'Smallest parameters').
 
     Args:
         loss_name: ``"agce"``, ``"aul"``, ``"ael"`` or ``"gce"`` (any spelling the registry accepts).

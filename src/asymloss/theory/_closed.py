@@ -1,4 +1,4 @@
-"""Closed forms of SPEC §2: asymmetry ratios and the smallest asymmetric parameters.
+"""Closed forms of docs/theory.md: asymmetry ratios and the smallest asymmetric parameters.
 
 Everything here is a pure function of floats. Loss names are the canonical registry names.
 """
@@ -139,7 +139,7 @@ _DOMAINS = {("agce", "a"): "a > 0", ("agce", "q"): "q > 0", ("aul", "a"): "a > 1
 
 
 def parameter_bound(name: str, param: str, rt: float, fixed: dict) -> ParameterBound:
-    """Closed-form set of ``param`` values with r(ℓ) ≥ r̃ (SPEC §2), for r̃ = ``rt``."""
+    """Closed-form set of ``param`` values with r(ℓ) ≥ r̃ (docs/theory.md, 'Smallest parameters'), for r̃ = ``rt``."""
     domain = _DOMAINS[(name, param)]
     label = f"{name.upper()}({', '.join(f'{k}={v:g}' for k, v in fixed.items())})" if fixed else name.upper()
 

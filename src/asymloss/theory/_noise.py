@@ -1,4 +1,4 @@
-"""Transition matrices: validation and the noise ratio r̃ (SPEC §2)."""
+"""Transition matrices: validation and the noise ratio r̃ (docs/theory.md, 'Noise ratio')."""
 from __future__ import annotations
 
 import warnings

@@ -28,7 +28,7 @@ def _message(exc: Exception) -> str:
 
 def check_loss(config: TrainConfig, label: Optional[str] = None) -> None:
     """Build the run's loss exactly as the engine will; errors name the loss and the preset."""
-    from .engine import build_loss
+    from .loss import build_loss
 
     try:
         build_loss(config, expected_num_classes(config.dataset))
@@ -37,10 +37,16 @@ def check_loss(config: TrainConfig, label: Optional[str] = None) -> None:
 
 
 def check_noise(config: TrainConfig) -> None:
-    """Parse the noise spec and, for matrix noise, build its transition matrix for the dataset."""
+    """Parse the noise spec; for matrix noise, build its transition matrix for the dataset; for a
+    reference sampler (``alfs``/``apl``), check that the reference generates this noise there."""
     from .. import noise
 
     parsed = noise.parse_noise(config.noise)
+    if config.noise_sampler in noise.REFERENCE_SAMPLERS:
+        try:
+            noise.check_replay(config.noise_sampler, parsed.kind, config.dataset.split(":")[0].lower())
+        except ValueError as e:
+            raise ValueError(f"noise {config.noise!r} on dataset {config.dataset!r}: {e}") from e
     if parsed.kind in ("symmetric", "asymmetric", "pairflip", "uniform"):
         dataset = config.dataset.split(":")[0]
         try:

@@ -1,7 +1,7 @@
 """Training configurations and the paper's protocols as named, complete configurations.
 
 A :class:`TrainConfig` is everything a run needs; a *protocol* is a named ``TrainConfig`` that fixes
-the paper's choices (SPEC §5). Every field can be overridden::
+the paper's choices (docs/protocols.md). Every field can be overridden::
 
     >>> from asymloss.train import get_protocol
     >>> cfg = get_protocol("paper-mnist", loss="nce+agce", noise="symmetric:0.8", seed=1)
@@ -21,6 +21,9 @@ from .._validation import check_choice, check_number, unknown_name_error
 __all__ = ["TrainConfig", "get_protocol", "list_protocols", "PROTOCOLS"]
 
 SCHEDULES = ("cosine", "step", "exp", "constant")
+#: ``reference``: exact or independent as the reference code does per dataset and noise kind;
+#: ``alfs``/``apl``: that reference's own noisy labels, bit for bit (docs/noise.md).
+NOISE_SAMPLERS = ("exact", "independent", "reference", "alfs", "apl")
 _LOCATION_FIELDS = ("data_dir", "device")  # not part of a run's identity
 
 
@@ -28,7 +31,7 @@ _LOCATION_FIELDS = ("data_dir", "device")  # not part of a run's identity
 class TrainConfig:
     """A complete, resolved description of one training run.
 
-    Attributes mirror SPEC §5. ``noise_seed=None`` means "use ``seed``"; ``subset=None`` means the
+    Attributes: docs/protocols.md, 'Configuration fields'. ``noise_seed=None`` means "use ``seed``"; ``subset=None`` means the
     whole training set. ``device="auto"`` picks CUDA when available.
     """
 
@@ -91,7 +94,7 @@ class TrainConfig:
             check_number("grad_clip", self.grad_clip, gt=0)
         check_choice("optimizer", self.optimizer, ("sgd",))
         check_choice("schedule", self.schedule, SCHEDULES)
-        check_choice("noise_sampler", self.noise_sampler, ("exact", "independent", "reference"))
+        check_choice("noise_sampler", self.noise_sampler, NOISE_SAMPLERS)
         check_choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
         object.__setattr__(self, "loss_params", dict(self.loss_params))
@@ -135,7 +138,7 @@ class TrainConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
-# Protocols of SPEC §5. The noise sampler is the reference's: independent draws for MNIST, exact
+# Protocols of docs/protocols.md. The noise sampler is the reference's: independent draws for MNIST, exact
 # per-class counts for CIFAR-10; for CIFAR-100 it depends on the noise ("reference": exact for
 # symmetric, independent for asymmetric; see asymloss.noise.reference_sampler).
 PROTOCOLS: dict[str, TrainConfig] = {

@@ -25,6 +25,7 @@ from torch import nn
 from .._io import atomic_torch_save, atomic_write_json, read_json
 from .checks import check_supported
 from .config import TrainConfig
+from .loss import build_loss, resolve_loss
 from .record import environment, summarise_epochs
 
 __all__ = ["train", "prepare_data", "PreparedData", "resolve_device", "build_loss"]
@@ -73,8 +74,9 @@ def prepare_data(config: TrainConfig, dataset=None) -> PreparedData:
     again (a pack of runs loads it once).
 
     Synthetic noise is drawn on the (sub)set that is trained on, so its realised rate is the one
-    the model sees. Real noisy label sets (CIFAR-N) are indexed like the full training set: they are
-    applied to the full set first and the subset is taken afterwards.
+    the model sees. Real noisy label sets (CIFAR-N) and the references' own labels (noise samplers
+    ``alfs``/``apl``) are indexed like the full training set: they are applied to the full set first
+    and the subset is taken afterwards.
     """
     from .. import data, noise
 
@@ -86,7 +88,7 @@ def prepare_data(config: TrainConfig, dataset=None) -> PreparedData:
     if config.subset is not None and config.subset < n:
         rng = np.random.default_rng(SUBSET_SEED)
         idx = np.sort(rng.permutation(n)[: config.subset])
-    real = spec.kind in ("cifar10n", "cifar100n")
+    real = spec.kind in ("cifar10n", "cifar100n") or config.noise_sampler in noise.REFERENCE_SAMPLERS
     labels = y_train.numpy()
     if idx is not None and not real:
         x_train, labels = x_train[torch.from_numpy(idx)], labels[idx]
@@ -113,19 +115,13 @@ def prepare_data(config: TrainConfig, dataset=None) -> PreparedData:
     )
 
 
-def build_loss(config: TrainConfig, num_classes: int) -> tuple[nn.Module, Optional[str]]:
-    """The configured loss. The protocol's preset is used when it defines this loss; losses it
-    does not define (CE, for example) use their defaults. Returns (loss, preset used)."""
-    import asymloss
+def build_augment(config: TrainConfig):
+    """The run's batched augmentation. The rotation is nearest-neighbour: torchvision's
+    ``RandomRotation`` default, as the references (paper-cifar100's 20 degrees) use it."""
+    from ..data.augment import Augment
 
-    preset = config.loss_preset
-    if preset in asymloss.list_presets():  # an unknown preset is left to create_loss's clear error
-        try:
-            asymloss.get_preset(preset, config.loss)
-        except (KeyError, ValueError):
-            preset = None
-    loss = asymloss.create_loss(config.loss, num_classes=num_classes, preset=preset, **config.loss_params)
-    return loss, preset
+    return Augment(crop_padding=config.crop_padding, hflip=config.hflip, rotation=config.rotation,
+                   mode="nearest")
 
 
 def _make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
@@ -184,13 +180,15 @@ def _load_resume(out_dir: Path, config: TrainConfig):
     return record, checkpoint
 
 
-def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: bool = True) -> dict[str, Any]:
+def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: bool = True,
+          data: Optional[PreparedData] = None) -> dict[str, Any]:
     """Train one run as ``config`` says and return its run record.
 
     With ``out_dir``, the record (``record.json``) and a checkpoint (``checkpoint.pt``) are written
     atomically after every epoch. Calling ``train`` again on the same ``out_dir`` resumes from the
     checkpoint (and ends with the result an uninterrupted run gives) or returns the complete record
-    at once. ``progress`` shows a progress bar with loss, accuracy, images/s and ETA.
+    at once. ``progress`` shows a progress bar with loss, accuracy, images/s and ETA. ``data``
+    replaces ``prepare_data(config)`` (the training and test sets, e.g. one cross-validation fold).
 
     Example::
 
@@ -199,7 +197,6 @@ def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: b
         >>> record = train(cfg, "runs/agce-sym06", progress=False)   # doctest: +SKIP
         >>> record["final"]["last_test_acc"]                            # doctest: +SKIP
     """
-    from ..data.augment import Augment
     from ..models import create_model
 
     if isinstance(config, dict):
@@ -214,7 +211,7 @@ def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: b
     wall_start = time.perf_counter()
 
     device = resolve_device(config.device)
-    data = prepare_data(config)
+    data = prepare_data(config) if data is None else data
     if checkpoint is not None and checkpoint.get("noise_sha256") != data.noise.get("sha256"):
         raise ValueError("the checkpoint's noisy labels differ from the ones drawn now; cannot resume.")
     K = data.num_classes
@@ -225,11 +222,11 @@ def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: b
     has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
     memory_format = torch.channels_last if (config.channels_last and has_conv) else torch.contiguous_format
     model = model.to(device=device, memory_format=memory_format)
-    loss_fn, preset_used = build_loss(config, K)
-    loss_fn = loss_fn.to(device)
+    resolved = resolve_loss(config, K)          # the loss, and the L1/weight decay its preset brings
+    loss_fn = resolved.module.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                                nesterov=config.nesterov, weight_decay=config.weight_decay)
+                                nesterov=config.nesterov, weight_decay=resolved.weight_decay)
     scheduler = _make_scheduler(config, optimizer)
 
     history: list[dict[str, Any]] = []
@@ -244,16 +241,23 @@ def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: b
         train_images = int(checkpoint["train_images"])
         prior_wall = float(checkpoint["wall_seconds"])
 
-    step_model = torch.compile(model) if config.compile else model
     # bf16 autocast for the model (on GPUs, and on CPUs with native bf16 such as AVX512-BF16 or
     # AMX); the loss is always computed in float32 from float32 logits.
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if config.amp else contextlib.nullcontext
+
+    def forward_loss(xb, yb):
+        with autocast():
+            logits = model(xb)
+        return loss_fn(logits.float(), yb), logits.detach()
+
+    # compile=True: the model and the loss as one graph per step (forward and backward)
+    step_loss = torch.compile(forward_loss) if config.compile else forward_loss
 
     x_train = data.x_train.to(device).contiguous()
     y_noisy = data.y_noisy.to(device)
     y_clean = data.y_clean.to(device)
     x_test, y_test = data.x_test.to(device), data.y_test.to(device)
-    augment = Augment(crop_padding=config.crop_padding, hflip=config.hflip, rotation=config.rotation)
+    augment = build_augment(config)
     train_prep = _Normalise(data.mean, data.std, device, augment if augment.active else None)
     test_prep = _Normalise(data.mean, data.std, device)
 
@@ -266,7 +270,7 @@ def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: b
         "status": "running",
         "config": config.to_dict(),
         **environment(device),
-        "loss": {"repr": repr(loss_fn), "preset_used": preset_used},
+        "loss": resolved.record(),
         "data": {"train_size": n, "test_size": len(x_test), "num_classes": K, "note": data.note},
         "noise": data.noise,
     }
@@ -289,11 +293,9 @@ def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: b
                 idx = perm[s : s + bs]
                 xb = train_prep(x_train[idx], aug_gen).contiguous(memory_format=memory_format)
                 yb = y_noisy[idx]
-                with autocast():
-                    logits = step_model(xb)
-                loss = loss_fn(logits.float(), yb)
-                if config.l1_weight:
-                    loss = loss + config.l1_weight * sum(p.abs().sum() for p in params)
+                loss, logits = step_loss(xb, yb)
+                if resolved.l1_weight:
+                    loss = loss + resolved.l1_weight * sum(p.abs().sum() for p in params)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.grad_clip is not None:

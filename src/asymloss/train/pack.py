@@ -2,16 +2,16 @@
 
 A *pack* is R runs that share everything that shapes the computation — protocol, dataset, subset,
 model, batch size, epochs, optimiser and schedule — and may differ in what makes a run a run:
-the loss and its hyperparameters, the noise spec, sampler and seed, and the run seed (the fields
-:data:`PER_RUN_FIELDS`). :func:`train_pack` trains them in one process as one
+the loss and its hyperparameters, the noise spec, sampler and seed, the run seed, and the L1 weight
+and weight decay (a loss preset may bring its own; the fields :data:`PER_RUN_FIELDS`). :func:`train_pack` trains them in one process as one
 :class:`~asymloss.models.packed.PackedModel` (grouped convolutions, batched linear layers, batch norm
 over R·C channels) and gives each run exactly what :func:`asymloss.train.train` gives it alone:
 
 - its own initialisation (each run's model is built as the engine builds it, from its seed, and its
   weights are copied into the pack), data order, augmentation draws (the same per-epoch generators,
   drawn in the same order), noisy labels and loss;
-- its own gradient clipping (the norm of *its* gradients), SGD momentum and weight decay
-  (elementwise, so per run by construction), learning-rate schedule and L1 penalty;
+- its own gradient clipping (the norm of *its* gradients), SGD momentum (elementwise, so per run
+  by construction), weight decay and L1 penalty (per run), and learning-rate schedule;
 - its own ``record.json`` and ``checkpoint.pt`` in its own ``out_dir``, in the engine's format: a
   run of a pack can be resumed alone with ``train``, a single run can be resumed in a pack, and the
   results store and tables see ordinary runs.
@@ -48,13 +48,15 @@ from ..data.augment import _randint, _uniform, crop_at, rotate
 from .checks import check_supported
 from .config import TrainConfig
 from .engine import (CHECKPOINT, RECORD, PreparedData, _derive_seed, _load_resume, _make_scheduler, _Normalise,
-                     build_loss, prepare_data, resolve_device)
+                     build_augment, prepare_data, resolve_device)
+from .loss import ResolvedLoss, resolve_loss
 from .record import environment, summarise_epochs
 
 __all__ = ["train_pack", "pack_key", "check_packable", "group_packs", "PER_RUN_FIELDS", "ERROR"]
 
 #: The fields in which the runs of a pack may differ; every other field must be equal.
-PER_RUN_FIELDS = ("loss", "loss_params", "loss_preset", "noise", "noise_sampler", "noise_legacy", "noise_seed", "seed")
+PER_RUN_FIELDS = ("loss", "loss_params", "loss_preset", "noise", "noise_sampler", "noise_legacy", "noise_seed", "seed",
+                  "l1_weight", "weight_decay")
 ERROR = "error.json"
 _EVAL_IMAGES = 8192  # images (runs × batch) per evaluation forward of a pack
 
@@ -179,8 +181,7 @@ class _Run:
     config: TrainConfig
     out: Optional[Path]
     data: Optional[PreparedData] = None
-    loss_fn: Any = None
-    preset_used: Optional[str] = None
+    resolved: Optional[ResolvedLoss] = None  # the loss and the L1 weight / weight decay in force
     checkpoint: Optional[dict] = None
     history: list = field(default_factory=list)
     start_epoch: int = 0
@@ -290,7 +291,7 @@ def _prepare(runs: list[_Run]) -> None:
             if run.checkpoint is not None and run.checkpoint.get("noise_sha256") != d.noise.get("sha256"):
                 raise ValueError("the checkpoint's noisy labels differ from the ones drawn now; cannot resume.")
             run.data = d
-            run.loss_fn, run.preset_used = build_loss(run.config, d.num_classes)
+            run.resolved = resolve_loss(run.config, d.num_classes)
             ck = run.checkpoint
             if ck is not None:
                 run.history = list(ck["history"])
@@ -335,18 +336,41 @@ class _Pack:
         self.model = packed.to(device=device, memory_format=self.memory_format)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.names = _param_names(self.model)
+        # A loss preset may bring its own L1 weight and weight decay (ANL, JAL): per run. Equal weight
+        # decays are SGD's own; different ones are applied per run slice before SGD's step (SGD's
+        # weight decay is grad + wd * param, elementwise) with SGD's set to 0.
+        wds = [run.resolved.weight_decay for run in runs]
+        self.wd = torch.tensor(wds, device=device) if len(set(wds)) > 1 else None
+        self.sgd_wd = 0.0 if self.wd is not None else wds[0]
+        l1s = [run.resolved.l1_weight for run in runs]
+        self.l1 = torch.tensor(l1s, device=device) if any(l1s) else None
         self.optimizer = torch.optim.SGD(self.params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                                         weight_decay=cfg.weight_decay)
+                                         weight_decay=self.sgd_wd)
         self.scheduler = _make_scheduler(cfg, self.optimizer)
         if opt_states is not None:
             self.optimizer.load_state_dict(_pack_optimizer_state(self.model, opt_states))
+            for group in self.optimizer.param_groups:
+                group["weight_decay"] = self.sgd_wd
         if sched_state is not None:
             self.scheduler.load_state_dict(sched_state)
         self.step_model = torch.compile(self.model) if cfg.compile else self.model
-        self.loss_fns = [run.loss_fn.to(device) for run in runs]
+        self.loss_fns = [run.resolved.module.to(device) for run in runs]
 
     def run_states(self, r: int) -> tuple[dict, dict]:
-        return self.model.run_state_dict(r), _unpack_optimizer_state(self.model, self.optimizer.state_dict(), r)
+        """Run ``r``'s model and optimiser state dicts, as the single engine's."""
+        opt = _unpack_optimizer_state(self.model, self.optimizer.state_dict(), r)
+        for group in opt["param_groups"]:
+            group["weight_decay"] = self.runs[r].resolved.weight_decay
+        return self.model.run_state_dict(r), opt
+
+    @torch.no_grad()
+    def weight_decay_(self) -> None:
+        """Per-run weight decay into the gradients (when the runs' weight decays differ)."""
+        if self.wd is None:
+            return
+        for p in self.params:
+            if p.grad is not None:
+                self.split(p.grad).add_(self.split(p) * self.wd.view(self.R, *([1] * p.dim())))
 
     def split(self, t: torch.Tensor) -> torch.Tensor:
         """A packed parameter (or gradient) as ``(R, …)``, a view."""
@@ -465,13 +489,14 @@ class _Stepper:
             logits = pack.step_model(xb)  # (R, m, K)
         lf = logits.float()
         losses = torch.stack([pack.loss_fns[r](lf[r], yb[r]) for r in range(R)])
-        if cfg.l1_weight:
-            losses = losses + cfg.l1_weight * pack.per_run_l1()
+        if pack.l1 is not None:
+            losses = losses + pack.l1 * pack.per_run_l1()
         if zero_grad:
             pack.optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
         if cfg.grad_clip is not None:
             pack.clip_(cfg.grad_clip)
+        pack.weight_decay_()
         pack.optimizer.step()
         with torch.no_grad():
             ld = losses.detach()
@@ -529,15 +554,13 @@ def _graphs_wanted(cuda_graphs: Optional[bool]) -> bool:
 
 def _train_group(runs: list[_Run], wall_start: float, progress: bool, cuda_graphs: Optional[bool] = None) -> None:
     """Train ``runs`` (all at the same epoch) to the end; sets each run's ``record`` or ``error``."""
-    from ..data.augment import Augment
-
     cfg = runs[0].config
     device = resolve_device(cfg.device)
     d0 = runs[0].data
     K = d0.num_classes
     x_train = d0.x_train.to(device).contiguous()
     x_test, y_test = d0.x_test.to(device), d0.y_test.to(device)
-    augment = Augment(crop_padding=cfg.crop_padding, hflip=cfg.hflip, rotation=cfg.rotation)
+    augment = build_augment(cfg)
     train_prep = _Normalise(d0.mean, d0.std, device, None)
     test_prep = _Normalise(d0.mean, d0.std, device)
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if cfg.amp else contextlib.nullcontext
@@ -552,7 +575,7 @@ def _train_group(runs: list[_Run], wall_start: float, progress: bool, cuda_graph
             "status": "running",
             "config": run.config.to_dict(),
             **environment(device),
-            "loss": {"repr": repr(run.loss_fn), "preset_used": run.preset_used},
+            "loss": run.resolved.record(),
             "data": {"train_size": n, "test_size": len(x_test), "num_classes": K, "note": run.data.note},
             "noise": run.data.noise,
             "pack": {"runs": R0},
