@@ -364,6 +364,15 @@ def test_a_run_whose_loss_becomes_nan_fails_alone(tmp_path, monkeypatch):
     assert torch.load(late[2] / "checkpoint.pt", weights_only=True)["epoch"] == len(kept["epochs"])
 
 
+def test_a_run_whose_setup_fails_fails_alone(tmp_path):
+    cfgs = [_digits(noise="clean", epochs=1), _digits(noise="cifar10n:worst", epochs=1, data_dir=str(tmp_path))]
+    cfgs[0] = cfgs[0].replace(data_dir=str(tmp_path))
+    recs = train_pack(cfgs, [tmp_path / "a", tmp_path / "b"])
+    assert [r["status"] for r in recs] == ["complete", "failed"]
+    assert "cifar10n" in recs[1]["error"] and "Traceback" in recs[1]["traceback"]
+    assert json.loads((tmp_path / "b" / "error.json").read_text())["type"] == "FileNotFoundError"
+
+
 # -- the contract on real data: MNIST, 3 different runs, 2 epochs on 2,000 images ------------------
 
 @pytest.mark.slow
