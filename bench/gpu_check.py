@@ -157,7 +157,7 @@ def predict_rate(model: dict[int, float], r: int) -> float | None:
 
 
 def plan(runs: list, model: dict[int, float], seconds: float, *, max_pack: int, overhead_s: float,
-         train_size: int, test_size: int, safety: float = 0.8) -> dict:
+         train_size: int, test_size: int, safety: float = 0.8, per_run_epoch_s: float = 0.03) -> dict:
     """The largest number of runs (a prefix of ``runs``) predicted to finish in ``safety`` × ``seconds``
     (the benchmark's short epochs flatter a long run a little: the margin keeps the runs complete)."""
     best = {"runs": 0, "pack": 0, "predicted_s": 0.0}
@@ -168,9 +168,10 @@ def plan(runs: list, model: dict[int, float], seconds: float, *, max_pack: int, 
         if not rate:
             break
         epochs = runs[0].config.epochs
-        # training images, plus the per-epoch test evaluation (a forward only: about a third of a step)
+        # training images, plus the per-epoch test evaluation (a forward only: about a third of a
+        # step), plus each run's per-epoch record and checkpoint (written and fsynced)
         images = n * epochs * (train_size + test_size / 3.0)
-        predicted = overhead_s * packs + images / rate
+        predicted = overhead_s * packs + images / rate + n * epochs * per_run_epoch_s
         if predicted <= safety * seconds:
             best = {"runs": n, "pack": r, "packs": packs, "predicted_s": predicted, "rate": rate}
     return best
