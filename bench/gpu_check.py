@@ -294,15 +294,25 @@ def main(argv=None) -> int:
     overhead = 45.0 if args.device == "cuda" else 20.0  # process start, data, CUDA init, graph capture
     decision = plan(runs, model, left, max_pack=args.max_pack, overhead_s=overhead, train_size=train_size,
                     test_size=10000)
-    decision.update({"seconds_left": left, "measured_img_per_s": model, "candidates": len(runs)})
+    column = plan(runs[:13], model, float("inf"), max_pack=args.max_pack, overhead_s=overhead,
+                  train_size=train_size, test_size=10000)
+    decision.update({"seconds_left": left, "measured_img_per_s": model, "candidates": len(runs),
+                     "full_column_predicted_s": column.get("predicted_s"), "mode": "full-length"})
+    if not decision["runs"] and model and left > 60:
+        # not even one full-length run fits: train the symmetric-0.8 column packed for the time
+        # there is (its records show the epochs done and the real per-epoch time of the pack)
+        decision.update({"runs": min(13, len(runs)), "pack": min(13, len(runs), args.max_pack), "packs": 1,
+                         "predicted_s": column.get("predicted_s"),
+                         "mode": "time-limited (runs stop unfinished at the deadline)"})
     (out / "plan.json").write_text(json.dumps(decision, indent=2) + "\n")
     summary["plan"] = decision
     save()
     if not decision["runs"]:
-        _log(f"no full run fits in {left:.0f} s at the measured speed {model} (plan.json)")
+        _log(f"no run fits in {left:.0f} s at the measured speed {model} (plan.json)")
     else:
-        _log(f"{decision['runs']} runs in packs of {decision['pack']}, predicted {decision['predicted_s']:.0f} s "
-             f"of {left:.0f} s left")
+        _log(f"{decision['runs']} runs in packs of {decision['pack']} ({decision['mode']}), predicted "
+             f"{decision['predicted_s']:.0f} s of {left:.0f} s left; the whole symmetric-0.8 column would take "
+             f"{(decision['full_column_predicted_s'] or float('nan')):.0f} s")
         store = out / "store"
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child-sweep", "--store", str(store), "--n",
                str(decision["runs"]), "--pack", str(decision["pack"]), "--device", args.device,
