@@ -77,6 +77,60 @@ def per_sample(name, z, y, **hp):
     def ce_():
         return -torch.log(py)
 
+    def nnfl_(gamma=0.5, min_prob=1e-7, detach=True):
+        lmin = math.log(min_prob)
+        ell = torch.clamp(torch.log_softmax(z2, 1), min=lmin)
+        f = 1 - torch.exp(ell)
+        f = f.detach() if detach else f
+        fl = -(f ** gamma) * ell
+        A = -(1 - min_prob) ** gamma * lmin
+        return 1 - (A - (oh * fl).sum(1)) / (K * A - fl.sum(1))
+
+    def fl_eps_(m=1e5, gamma=0.1, detach=True):
+        ph = torch.exp(-ce_eps_(m))
+        f = (1 - ph).detach() if detach else (1 - ph)
+        return -(f ** gamma) * torch.log(ph)
+
+    def js_(pi1=0.5):
+        mix = pi1 * oh + (1 - pi1) * p
+        lm = torch.log(torch.clamp(mix, 1e-7, 1.0))
+        kl1 = (oh * (torch.log(torch.clamp(oh, min=1e-7)) - lm)).sum(1)
+        kl2 = torch.where(p > 0, p * (torch.log(torch.clamp(p, min=1e-7)) - lm), torch.zeros_like(p)).sum(1)
+        return (pi1 * kl1 + (1 - pi1) * kl2) / (-(1 - pi1) * math.log(1 - pi1))
+
+    def bi_tempered_(t1=0.8, t2=1.2, label_smoothing=0.0, num_iters=5):
+        def log_t(u, t):
+            return torch.log(u) if t == 1 else (u ** (1 - t) - 1) / (1 - t)
+
+        def exp_t(u, t):
+            return torch.exp(u) if t == 1 else torch.relu(1 + (1 - t) * u) ** (1 / (1 - t))
+
+        a = z2 - z2.max(1, keepdim=True).values
+        if t2 == 1:
+            q = torch.softmax(z2, 1)
+        elif t2 > 1:  # the reference's fixed point
+            x = a
+            for _ in range(num_iters):
+                x = a * exp_t(x, t2).sum(1, keepdim=True) ** (1 - t2)
+            q = exp_t(a + log_t(1 / exp_t(x, t2).sum(1, keepdim=True), t2), t2)
+        else:  # bisection to convergence
+            lo = torch.zeros(a.shape[0], 1, dtype=a.dtype)
+            hi = -log_t(1 / (a > -1 / (1 - t2)).sum(1, keepdim=True).double(), t2)
+            for _ in range(200):
+                mid = (lo + hi) / 2
+                below = exp_t(a - mid, t2).sum(1, keepdim=True) < 1
+                lo, hi = torch.where(below, lo, mid), torch.where(below, mid, hi)
+            q = exp_t(a - (lo + hi) / 2, t2)
+        s = label_smoothing
+        lab = (1 - K * s / (K - 1)) * oh + s / (K - 1)
+        return (lab * (log_t(lab + 1e-10, t1) - log_t(q, t1)) - (lab ** (2 - t1) - q ** (2 - t1)) / (2 - t1)).sum(1)
+
+    def ldr_kl_(margin=0.1, lam=1.0):
+        sp = torch.nn.functional.softplus(z2)
+        s = sp / sp.mean(1, keepdim=True)
+        d = margin * (1 - oh) + s - (oh * s).sum(1, keepdim=True)
+        return lam * torch.log(torch.exp(d / lam).mean(1))
+
     singles = {
         "ce": ce_,
         "focal": lambda gamma=0.5, detach=False: (oh * _focal_terms(p, gamma, detach)).sum(1),
@@ -99,6 +153,13 @@ def per_sample(name, z, y, **hp):
         "nnce": nnce_,
         "amse": amse_,
         "ce_eps": ce_eps_,
+        "taylor_ce": lambda t=2: sum((1 - py) ** k / k for k in range(1, t + 1)),
+        "poly1_ce": lambda epsilon=1.0: -torch.log(py) + epsilon * (1 - py),
+        "nnfl": nnfl_,
+        "fl_eps": fl_eps_,
+        "js": js_,
+        "ldr_kl": ldr_kl_,
+        "bi_tempered": bi_tempered_,
     }
     if name == "anorm" and "p" in hp:
         hp = dict(hp)
@@ -124,6 +185,26 @@ def per_sample(name, z, y, **hp):
         db = 1.0 if name == "nfl+rce" else 4.0
         kw = {**dflt, **{k: v for k, v in hp.items() if k not in ("alpha", "beta", "gamma", "detach")}}
         out = hp.get("alpha", 1.0) * nfl_(hp.get("gamma", 0.5), hp.get("detach", False)) + hp.get("beta", db) * pas(**kw)
+    elif name in ("ce_lc", "logit_clip"):
+        tau, pn, legacy = hp.get("tau", 1.0), hp.get("p", 2.0), hp.get("legacy_threshold", False)
+        base = hp.get("loss", "ce")
+        zc = z.double()
+        norm = (zc.abs() ** pn).sum(1, keepdim=True) ** (1 / pn)
+        if legacy:
+            n = norm + 1e-7
+            zc = torch.where(n > 1 / tau, zc / (n / tau), zc)
+        else:
+            zc = zc * torch.clamp(tau / norm, max=1.0)
+        return per_sample(base, zc, y)
+    elif name == "jal_fl":
+        g_, d_ = hp.get("gamma", 0.5), hp.get("detach", True)
+        out = hp.get("alpha", 1.0) * nfl_(g_, d_) + hp.get("beta", 1.0) * amse_(hp.get("a", 30.0))
+    elif name == "anl_fl":
+        g_, d_ = hp.get("gamma", 0.5), hp.get("detach", True)
+        out = hp.get("alpha", 5.0) * nfl_(g_, d_) + hp.get("beta", 5.0) * nnfl_(g_, hp.get("min_prob", 1e-7), d_)
+    elif name == "fl_eps+mae":
+        fl = fl_eps_(hp.get("m", 1e5), hp.get("gamma", 0.1), hp.get("detach", True))
+        out = hp.get("alpha", 0.01) * fl + hp.get("beta", 5.0) * mae_(2.0)
     elif name == "ce_eps+mae":
         out = hp.get("alpha", 0.01) * ce_eps_(hp.get("m", 1e5)) + hp.get("beta", 5.0) * mae_(2.0)
     else:
@@ -157,6 +238,9 @@ FUNCTIONAL = {  # registry name -> functional name
     "nce+agce": "nce_agce", "nce+aul": "nce_aul", "nce+ael": "nce_ael", "nce+rce": "nce_rce",
     "nce+mae": "nce_mae", "nfl+rce": "nfl_rce", "anl_ce": "anl_ce", "jal_ce": "jal_ce",
     "ce_eps+mae": "ce_eps_mae",
+    "taylor_ce": "taylor_ce", "poly1_ce": "poly1_ce", "nnfl": "nnfl", "fl_eps": "fl_eps", "js": "js",
+    "ldr_kl": "ldr_kl", "jal_fl": "jal_fl", "anl_fl": "anl_fl", "fl_eps+mae": "fl_eps_mae",
+    "ce_lc": "ce_lc", "logit_clip": "logit_clip", "bi_tempered": "bi_tempered",
 }
 # non-default hyperparameters, so that every parameter actually reaches the computation
 NONDEFAULT = {
@@ -178,6 +262,14 @@ NONDEFAULT = {
     "anl_ce": {"alpha": 1.0, "beta": 2.0, "min_prob": 1e-4},
     "jal_ce": {"alpha": 5.0, "beta": 1.0, "a": 20.0},
     "ce_eps+mae": {"alpha": 0.5, "beta": 2.0, "m": 3.0},
+    "taylor_ce": {"t": 5}, "poly1_ce": {"epsilon": -0.7},
+    "nnfl": {"gamma": 1.5, "min_prob": 1e-3, "detach": False}, "fl_eps": {"m": 3.0, "gamma": 2.0},
+    "js": {"pi1": 0.9}, "ldr_kl": {"margin": 0.7, "lam": 0.3},
+    "jal_fl": {"alpha": 5.0, "beta": 1.0, "gamma": 1.0, "a": 20.0, "detach": False},
+    "anl_fl": {"alpha": 10.0, "beta": 1.0, "gamma": 2.0, "min_prob": 1e-4},
+    "fl_eps+mae": {"alpha": 0.5, "beta": 2.0, "m": 3.0, "gamma": 1.0, "detach": False},
+    "ce_lc": {"tau": 0.5, "p": 1.0}, "logit_clip": {"loss": "agce", "tau": 0.4, "legacy_threshold": True},
+    "bi_tempered": {"t1": 0.5, "t2": 0.8, "label_smoothing": 0.1},
 }
 
 
@@ -220,7 +312,7 @@ def test_value_nd_input_matches_reference(name):
 @pytest.mark.parametrize("name", ALL)
 def test_gradcheck(name):
     kw = {"detach": False} if "gamma" in hparam_defaults(LOSSES[name]) else {}
-    if name in ("ce_eps", "ce_eps+mae"):
+    if name in ("ce_eps", "ce_eps+mae", "fl_eps", "fl_eps+mae"):
         kw["m"] = 2.0  # keep the epsilon-softmax away from its 1e-8 clamp
     loss = asymloss.create_loss(name, **kw)
     z, y = _data((4, 5), seed=3, scale=1.0)

@@ -95,6 +95,10 @@ def _grad(fn, z, y):
     return torch.autograd.grad(fn(t, y), t)[0]
 
 
+#: a detached focal factor whose value enters the gradient only through the factor itself: exact
+EXACT_WHEN_DETACHED = {"focal", "fl_eps", "fl_eps+mae"}
+
+
 def _detached(name, preset):
     """Whether the loss uses the reference codes' detached focal factors (``detach=True``)."""
     return bool(_loss(name, preset).hparams().get("detach", False))
@@ -105,7 +109,10 @@ def test_double_backward_gradgradcheck(name, preset):
     loss = _loss(name, preset, reduction="sum")
     z, y = _data()
     z.requires_grad_()
-    if _detached(name, preset) and name != "focal":
+    # gradgradcheck draws its output cotangent from the global RNG; a small one can hide the
+    # detached factors' missing term below the tolerance, so fix it (not depending on test order)
+    torch.manual_seed(0)
+    if _detached(name, preset) and name not in EXACT_WHEN_DETACHED:
         # A detached factor makes the first-order gradient a pseudo-gradient G(z). Double backward
         # differentiates the gradient actually used through every factor (the detached ones too),
         # but where the detached *value* also appears in G (NFL's denominator), autograd's graph

@@ -54,6 +54,8 @@ __all__ = [
     "agce", "aul", "ael", "anorm", "nnce", "amse", "ce_eps",
     "nce_agce", "nce_aul", "nce_ael", "nce_rce", "nce_mae", "nfl_rce",
     "anl_ce", "jal_ce", "ce_eps_mae",
+    "taylor_ce", "poly1_ce", "nnfl", "fl_eps", "js", "ldr_kl",
+    "jal_fl", "anl_fl", "fl_eps_mae", "logit_clip", "ce_lc", "bi_tempered",
 ]
 
 #: RCE's constant: ``A = -log(1e-4)``, the reference code's ``-log`` of its clamped one-hot.
@@ -100,6 +102,21 @@ CHECKS = {
     "nnce": lambda min_prob: check_number("min_prob", min_prob, gt=0, lt=1),
     "amse": lambda a: check_number("a", a, gt=0),
     "ce_eps": lambda m: check_number("m", m, ge=0),
+    "taylor_ce": lambda t: check_number("t", t, ge=1, integer=True),
+    "poly1_ce": lambda epsilon: check_number("epsilon", epsilon, ge=-1),
+    "nnfl": lambda gamma, min_prob, detach: (
+        check_number("gamma", gamma, ge=0), check_number("min_prob", min_prob, gt=0, lt=1),
+        _check_bool("detach", detach)),
+    "fl_eps": lambda m, gamma, detach: (check_number("m", m, ge=0), check_number("gamma", gamma, ge=0),
+                                        _check_bool("detach", detach)),
+    "js": lambda pi1: check_number("pi1", pi1, gt=0, lt=1),
+    "ldr_kl": lambda margin, lam: (check_number("margin", margin, ge=0), check_number("lam", lam, gt=0)),
+    "bi_tempered": lambda t1, t2, label_smoothing, num_iters: (
+        check_number("t1", t1, ge=0, le=1), check_number("t2", t2, gt=0),
+        check_number("label_smoothing", label_smoothing, ge=0, lt=1),
+        check_number("num_iters", num_iters, ge=1, integer=True)),
+    "logit_clip": lambda tau, p, legacy_threshold: (
+        check_number("tau", tau, gt=0), check_number("p", p, ge=1), _check_bool("legacy_threshold", legacy_threshold)),
 }
 
 
@@ -285,6 +302,176 @@ def _k_ce_eps(b: Batch, m: float) -> Tensor:
     return torch.where(is_top, top, other)
 
 
+def _k_taylor_ce(b: Batch, t: int) -> Tensor:
+    # sum_{k=1}^t u^k / k, u = 1 - p_y, by Horner: u (1 + u (1/2 + u (1/3 + ...)))
+    u = b.one_minus_p_y()
+    s = 1.0 / t
+    for k in range(t - 1, 0, -1):
+        s = 1.0 / k + u * s
+    return u * s if t > 1 else u
+
+
+def _k_poly1_ce(b: Batch, epsilon: float) -> Tensor:
+    if epsilon == 0:
+        return -b.logp_y()
+    return epsilon * b.one_minus_p_y() - b.logp_y()
+
+
+def _k_nnfl(b: Batch, gamma: float, min_prob: float, detach: bool) -> Tensor:
+    # l_k = max(log p_k, log min_prob); FL_k = -(1 - e^l_k)^gamma l_k (factor detached when
+    # ``detach``); A = -(1 - min_prob)^gamma log min_prob; NNFL = 1 - (A - FL_y) / (K A - sum_k FL_k).
+    # A - FL_k = (1 - e^l)^gamma l - (1 - min_prob)^gamma lmin >= 0 term by term (no cancellation).
+    lmin = math.log(min_prob)
+    l = b.logp().clamp_min(lmin)
+    base = -torch.expm1(l)
+    if gamma == 0:
+        f = l
+    elif detach:
+        f = _core.const_factor_mul(base.clamp_min(0.0).pow(gamma), l)
+    else:
+        f = _focal_factor(base, gamma) * l
+    v = f - (1.0 - min_prob) ** gamma * lmin            # A - FL_k >= 0
+    return 1 - b.gather(v) / v.sum(1)
+
+
+def _k_fl_eps(b: Batch, m: float, gamma: float, detach: bool) -> Tensor:
+    # FL on the epsilon-softmax: -(1 - p^_y)^gamma log p^_y, with -log p^_y = CE_eps
+    ce = _k_ce_eps(b, m)
+    if gamma == 0:
+        return ce
+    base = -torch.expm1(-ce)                             # 1 - p^_y, exact near p^_y = 1
+    if detach:
+        return _core.const_factor_mul(base.clamp_min(0.0).pow(gamma), ce)
+    return _focal_factor(base, gamma) * ce
+
+
+_JS_EPS = 1e-7
+
+
+def _k_js(b: Batch, pi1: float) -> Tensor:
+    # m = pi1 e_y + (1 - pi1) p; JS = (pi1 KL(e_y || m) + (1 - pi1) KL(p || m)) / Z,
+    # Z = -(1 - pi1) log(1 - pi1), logs of p and m clamped at 1e-7 (m also at 1) as the reference.
+    # No one-hot: every class gets m_k = (1 - pi1) p_k, then the label's entry is corrected.
+    lmin = math.log(_JS_EPS)
+    logp = b.logp()
+    p = logp.exp()
+    lq = (logp + math.log1p(-pi1)).clamp(lmin, 0.0)      # log clamp((1 - pi1) p_k)
+    lpc = logp.clamp_min(lmin)                           # log clamp(p_k)
+    s = (p * (lpc - lq)).sum(1)
+    lm_y = torch.log1p(b.one_minus_p_y() * -(1.0 - pi1)).clamp(lmin, 0.0)  # log m_y, m_y = 1 - (1-pi1)(1-p_y)
+    kl_p = s + b.gather(p) * (b.gather(lq) - lm_y)
+    z = -(1.0 - pi1) * math.log1p(-pi1)
+    return (pi1 * -lm_y + (1.0 - pi1) * kl_p) / z
+
+
+def _k_ldr_kl(b: Batch, margin: float, lam: float) -> Tensor:
+    # s = softplus(z) / mean_k softplus(z_k); d_k = margin 1[k != y] + s_k - s_y;
+    # L = lam log((1/K) sum_k exp(d_k / lam)) (LDRLoss_V1). The mean is kept >= the smallest normal
+    # number, so that a row whose softplus all underflow gives s = 0, not 0/0.
+    sp = torch.nn.functional.softplus(b.logits)
+    s = sp / sp.mean(1, keepdim=True).clamp_min(_core.tiny(sp.dtype))
+    d = (s - s.gather(1, b.index) + margin).scatter(1, b.index, 0.0)
+    return lam * (torch.logsumexp(d / lam, 1) - math.log(b.num_classes))
+
+
+def _exp_t(u: Tensor, t: float) -> Tensor:
+    return torch.relu(1.0 + (1.0 - t) * u) ** (1.0 / (1.0 - t))
+
+
+def _log_t_scalar(u: float, t: float) -> float:
+    return math.log(u) if t == 1 else (u ** (1.0 - t) - 1.0) / (1.0 - t)
+
+
+#: Newton steps after the bisection of the tempered softmax's normaliser (t2 < 1)
+_BT_NEWTON = 8
+
+
+def _bt_normaliser(a: Tensor, t: float, num_iters: int) -> Tensor:
+    """The tempered softmax's normaliser ``lam >= 0`` of ``a = z - max z`` (no gradient), with
+    ``sum_k exp_t(a_k - lam) = 1``. t > 1: the reference's fixed point, ``num_iters`` steps.
+    t < 1: ``num_iters`` bisection steps (the reference), then Newton steps from the lower end:
+    the sum is convex and decreasing in lam, so they rise monotonically to the root."""
+    if t > 1:
+        x = a
+        for _ in range(num_iters):
+            x = a * _exp_t(x, t).sum(1, keepdim=True) ** (1.0 - t)
+        Z = _exp_t(x, t).sum(1, keepdim=True)
+        return (1.0 - Z ** (t - 1.0)) / (1.0 - t)           # -log_t(1 / Z)
+    eff = (a > -1.0 / (1.0 - t)).sum(1, keepdim=True).to(a.dtype)
+    lo = torch.zeros_like(eff)
+    hi = (1.0 - eff ** (t - 1.0)) / (1.0 - t)              # -log_t(1 / K_eff)
+    for _ in range(num_iters):
+        mid = (lo + hi) * 0.5
+        below = _exp_t(a - mid, t).sum(1, keepdim=True) < 1.0
+        lo = torch.where(below, lo, mid)
+        hi = torch.where(below, mid, hi)
+    lam = lo
+    for _ in range(_BT_NEWTON):
+        base = torch.relu(1.0 + (1.0 - t) * (a - lam))
+        r = (base ** (1.0 / (1.0 - t))).sum(1, keepdim=True) - 1.0
+        d = (base ** (t / (1.0 - t))).sum(1, keepdim=True)  # -dr/dlam = sum_k exp_t(.)^t
+        lam = lam + r / d
+    return lam
+
+
+def _k_bi_tempered(b: Batch, t1: float, t2: float, label_smoothing: float, num_iters: int) -> Tensor:
+    # p^ = exp_t2(z - lam(z)) (tempered softmax), loss (smoothed labels y~, docs/losses.md):
+    #   sum_k [y~_k (log_t1(y~_k + 1e-10) - log_t1(p^_k)) - (y~_k^(2-t1) - p^_k^(2-t1)) / (2-t1)].
+    # lam's value is the reference's iterate; its derivative is the implicit one,
+    # d lam / dz = e = p^^t2 / sum p^^t2 (the reference's own gradient), with a symmetric second
+    # derivative (see below). Every power of p^ is exp(c log p^): no 0^negative at the support's end.
+    K = b.num_classes
+    s = label_smoothing
+    if t2 == 1:
+        logq = b.logp()
+    else:
+        z = b.logits
+        zd = z.detach()
+        mu = zd.amax(1, keepdim=True)
+        lam0 = _bt_normaliser(zd - mu, t2, num_iters) + mu
+        delta = z - zd                                       # value 0, derivative the identity
+
+        def logq_at(lam):
+            base = (1.0 + (1.0 - t2) * (z - lam)).clamp_min(_core.tiny(z.dtype))
+            return torch.log(base) / (1.0 - t2)
+
+        e0 = torch.softmax(t2 * logq_at(lam0).detach(), 1)
+        lam1 = lam0 + (e0 * delta).sum(1, keepdim=True)     # d lam1 / dz = e0 (first order)
+        e1 = torch.softmax(t2 * logq_at(lam1), 1)            # e with its first-order dependence on z
+        lam = lam0 + (0.5 * (e1 + e1.detach()) * delta).sum(1, keepdim=True)
+        logq = logq_at(lam)
+
+    def log_t1(lq):
+        return lq if t1 == 1 else torch.expm1((1.0 - t1) * lq) / (1.0 - t1)
+
+    mass = torch.exp((2.0 - t1) * logq).sum(1) / (2.0 - t1)  # sum_k p^_k^(2-t1) / (2-t1)
+    w_other = s / (K - 1) if K > 1 else 0.0
+    w_y = 1.0 - s
+    const = w_y * _log_t_scalar(w_y + 1e-10, t1) - w_y ** (2.0 - t1) / (2.0 - t1)
+    if w_other > 0:
+        const += (K - 1) * (w_other * _log_t_scalar(w_other + 1e-10, t1) - w_other ** (2.0 - t1) / (2.0 - t1))
+        lt = log_t1(logq)
+        cross = w_other * lt.sum(1) + (w_y - w_other) * b.gather(lt)
+    else:
+        cross = w_y * log_t1(b.gather(logq))
+    return const - cross + mass
+
+
+def _clip_logits(z: Tensor, tau: float, p: float, legacy_threshold: bool) -> Tensor:
+    """LogitClip: ``z min(1, tau / ||z||_p)`` over dim 1; ``legacy_threshold``: the official code,
+    ``n = ||z||_p + 1e-7``, ``z tau / n`` if ``n > 1 / tau`` else ``z`` (bound tau, threshold 1/tau)."""
+    norm = torch.linalg.vector_norm(z, ord=p, dim=1, keepdim=True)
+    if legacy_threshold:
+        n = norm + 1e-7
+        return torch.where(n > 1.0 / tau, z * (tau / n), z)
+    return z * (tau / norm.clamp_min(tau))             # tau / max(n, tau) = min(1, tau / n), no 0/0
+
+
+def _k_logit_clip(b: Batch, kernel, tau: float, p: float, legacy_threshold: bool) -> Tensor:
+    """``kernel`` on the clipped logits (a new batch: same labels and mask)."""
+    return kernel(Batch(_clip_logits(b.logits, tau, p, legacy_threshold), b.target, b.valid))
+
+
 def _combine(b: Batch, alpha, k1, args1, beta, k2, args2) -> Tensor:
     """alpha * k1 + beta * k2 on a shared batch (a zero coefficient skips its term)."""
     if alpha == 0:
@@ -462,6 +649,123 @@ def ce_eps(input: Tensor, target: Tensor, *, m: float = 1e5, weight: Optional[Te
     return _run(input, target, lambda b: _k_ce_eps(b, m), weight, ignore_index, reduction)
 
 
+def taylor_ce(input: Tensor, target: Tensor, *, t: int = 2, weight: Optional[Tensor] = None,
+              ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Taylor cross-entropy ``sum_{k=1}^t (1 - p_y)^k / k`` (Feng et al. 2020), integer order t >= 1.
+
+    The t-th order Taylor series of ``-log p_y`` around ``p_y = 1``: ``t=1`` is ``1 - p_y``
+    (MAE / 2), large t tends to CE.
+    """
+    CHECKS["taylor_ce"](t)
+    return _run(input, target, lambda b: _k_taylor_ce(b, t), weight, ignore_index, reduction)
+
+
+def poly1_ce(input: Tensor, target: Tensor, *, epsilon: float = 1.0, weight: Optional[Tensor] = None,
+             ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Poly-1 loss ``-log p_y + epsilon (1 - p_y)`` (Leng et al. 2022), epsilon >= -1."""
+    CHECKS["poly1_ce"](epsilon)
+    return _run(input, target, lambda b: _k_poly1_ce(b, epsilon), weight, ignore_index, reduction)
+
+
+def nnfl(input: Tensor, target: Tensor, *, gamma: float = 0.5, min_prob: float = 1e-7, detach: bool = True,
+         weight: Optional[Tensor] = None, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Normalised negative focal loss of ANL (Ye et al. 2023)::
+
+        1 - (A - FL_y) / (K A - sum_k FL_k),  FL_k = -(1 - p~_k)^gamma log p~_k,
+        p~ = max(p, min_prob),  A = -(1 - min_prob)^gamma log min_prob.
+
+    ``detach=True`` (default, the reference code) treats the focal factors as constants.
+    """
+    CHECKS["nnfl"](gamma, min_prob, detach)
+    return _run(input, target, lambda b: _k_nnfl(b, gamma, min_prob, detach), weight, ignore_index,
+                reduction, min_classes=2)
+
+
+def fl_eps(input: Tensor, target: Tensor, *, m: float = 1e5, gamma: float = 0.1, detach: bool = True,
+           weight: Optional[Tensor] = None, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Focal loss on the epsilon-softmax (Wang et al. 2024): ``-(1 - p^_y)^gamma log p^_y`` with
+    ``p^`` as in :func:`ce_eps`; ``detach=True`` (default, the reference code) treats the factor
+    as a constant."""
+    CHECKS["fl_eps"](m, gamma, detach)
+    return _run(input, target, lambda b: _k_fl_eps(b, m, gamma, detach), weight, ignore_index, reduction)
+
+
+def js(input: Tensor, target: Tensor, *, pi1: float = 0.5, weight: Optional[Tensor] = None,
+       ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Jensen-Shannon loss (Englesson & Azizpour 2021), one view, 0 < pi1 < 1::
+
+        (pi1 KL(e_y || m) + (1 - pi1) KL(p || m)) / Z,  m = pi1 e_y + (1 - pi1) p,
+        Z = -(1 - pi1) log(1 - pi1),
+
+    logarithms of ``p`` and ``m`` clamped at 1e-7 as in the reference code.
+    """
+    CHECKS["js"](pi1)
+    return _run(input, target, lambda b: _k_js(b, pi1), weight, ignore_index, reduction)
+
+
+def ldr_kl(input: Tensor, target: Tensor, *, margin: float = 0.1, lam: float = 1.0,
+           weight: Optional[Tensor] = None, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """LDR-KL loss (Zhu et al. 2023; ``LDRLoss_V1``), margin >= 0, lam > 0::
+
+        lam log((1/K) sum_k exp(d_k / lam)),  d_k = margin 1[k != y] + s_k - s_y,
+        s = softplus(z) / mean_k softplus(z_k).
+
+    Can be negative.
+    """
+    CHECKS["ldr_kl"](margin, lam)
+    return _run(input, target, lambda b: _k_ldr_kl(b, margin, lam), weight, ignore_index, reduction)
+
+
+def bi_tempered(input: Tensor, target: Tensor, *, t1: float = 0.8, t2: float = 1.2,
+                label_smoothing: float = 0.0, num_iters: int = 5, weight: Optional[Tensor] = None,
+                ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Bi-tempered logistic loss (Amid et al. 2019), 0 <= t1 <= 1 (log_t temperature), t2 > 0
+    (tempered softmax); t1 = t2 = 1 is CE. ``label_smoothing`` s in [0, 1): the label gets 1 - s,
+    every other class s / (K - 1). The tempered softmax's normaliser: for t2 > 1 ``num_iters``
+    fixed-point steps as the reference; for t2 < 1 ``num_iters`` bisection steps then Newton steps
+    to convergence (the reference's 5 bisection steps alone are inaccurate).
+    """
+    CHECKS["bi_tempered"](t1, t2, label_smoothing, num_iters)
+    return _run(input, target, lambda b: _k_bi_tempered(b, t1, t2, label_smoothing, num_iters),
+                weight, ignore_index, reduction)
+
+
+def logit_clip(input: Tensor, target: Tensor, *, loss="ce", tau: float = 1.0, p: float = 2.0,
+               legacy_threshold: bool = False, weight: Optional[Tensor] = None, ignore_index: int = -100,
+               reduction: str = "mean") -> Tensor:
+    """LogitClip (Wei et al. 2023): ``loss`` on the logits clipped to ``||z||_p <= tau``,
+    ``z min(1, tau / ||z||_p)``; tau > 0, p >= 1.
+
+    ``loss``: a registered loss name (built with its defaults) or an asymloss loss module (its
+    hyperparameters; the module's own weight/ignore_index/reduction are not used).
+    ``legacy_threshold=True`` reproduces the official code: the logits are scaled to norm tau only
+    when ``||z||_p + 1e-7 > 1 / tau`` (its ``--temp T`` is ``tau = 1 / T``).
+    """
+    CHECKS["logit_clip"](tau, p, legacy_threshold)
+    inner = _inner_loss(loss)
+    return _run(input, target, lambda b: _k_logit_clip(b, inner.kernel, tau, p, legacy_threshold),
+                weight, ignore_index, reduction, min_classes=inner.min_classes)
+
+
+def ce_lc(input: Tensor, target: Tensor, *, tau: float = 1.0, p: float = 2.0, legacy_threshold: bool = False,
+          weight: Optional[Tensor] = None, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """CE on the clipped logits: ``logit_clip(..., loss="ce")``."""
+    CHECKS["logit_clip"](tau, p, legacy_threshold)
+    return _run(input, target, lambda b: _k_logit_clip(b, _k_ce, tau, p, legacy_threshold),
+                weight, ignore_index, reduction)
+
+
+def _inner_loss(loss):
+    from .modules import Loss
+    from .registry import create_loss
+
+    if isinstance(loss, str):
+        return create_loss(loss)
+    if not isinstance(loss, Loss):
+        raise TypeError(f"loss must be a registered loss name or an asymloss loss module; got {type(loss).__name__}.")
+    return loss
+
+
 # --- combinations (active-passive) --------------------------------------------------------------
 
 def nce_agce(input: Tensor, target: Tensor, *, alpha: float = 1.0, beta: float = 4.0, a: float = 6.0,
@@ -536,4 +840,36 @@ def ce_eps_mae(input: Tensor, target: Tensor, *, alpha: float = 0.01, beta: floa
     """``alpha * CE_eps(m) + beta * 2(1 - p_y)`` (Wang et al. 2024; defaults: CIFAR-10 symmetric)."""
     _check_ab(alpha, beta); CHECKS["ce_eps"](m)
     return _run(input, target, lambda b: _combine(b, alpha, _k_ce_eps, (m,), beta, _k_mae, (2.0,)),
+                weight, ignore_index, reduction)
+
+
+def jal_fl(input: Tensor, target: Tensor, *, alpha: float = 1.0, beta: float = 1.0, gamma: float = 0.5,
+           detach: bool = True, a: float = 30.0, weight=None, ignore_index: int = -100,
+           reduction: str = "mean") -> Tensor:
+    """JAL-FL ``alpha * NFL(gamma) + beta * AMSE(a)`` (Wang et al. 2025); focal factors detached by
+    default as in the reference code; its L1 term belongs to the engine."""
+    _check_ab(alpha, beta); CHECKS["nfl"](gamma, detach); CHECKS["amse"](a)
+    return _run(input, target, lambda b: _combine(b, alpha, _k_nfl, (gamma, detach), beta, _k_amse, (a,)),
+                weight, ignore_index, reduction, min_classes=2)
+
+
+def anl_fl(input: Tensor, target: Tensor, *, alpha: float = 5.0, beta: float = 5.0, gamma: float = 0.5,
+           min_prob: float = 1e-7, detach: bool = True, weight=None, ignore_index: int = -100,
+           reduction: str = "mean") -> Tensor:
+    """ANL-FL ``alpha * NFL(gamma) + beta * NNFL(gamma, min_prob)`` (Ye et al. 2023), one gamma for
+    both terms, focal factors detached by default as in the reference code; the L1 term belongs to
+    the engine."""
+    _check_ab(alpha, beta); CHECKS["nnfl"](gamma, min_prob, detach)
+    return _run(input, target,
+                lambda b: _combine(b, alpha, _k_nfl, (gamma, detach), beta, _k_nnfl, (gamma, min_prob, detach)),
+                weight, ignore_index, reduction, min_classes=2)
+
+
+def fl_eps_mae(input: Tensor, target: Tensor, *, alpha: float = 0.01, beta: float = 5.0, m: float = 1e5,
+               gamma: float = 0.1, detach: bool = True, weight=None, ignore_index: int = -100,
+               reduction: str = "mean") -> Tensor:
+    """``alpha * FL_eps(m, gamma) + beta * 2(1 - p_y)`` (Wang et al. 2024; defaults: CIFAR-10 symmetric)."""
+    _check_ab(alpha, beta); CHECKS["fl_eps"](m, gamma, detach)
+    return _run(input, target,
+                lambda b: _combine(b, alpha, _k_fl_eps, (m, gamma, detach), beta, _k_mae, (2.0,)),
                 weight, ignore_index, reduction)

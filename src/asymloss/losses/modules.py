@@ -34,6 +34,8 @@ __all__ = [
     "AGCE", "AUL", "AEL", "ANorm", "NNCE", "AMSE", "CEEps",
     "ActivePassive", "NCEandAGCE", "NCEandAUL", "NCEandAEL", "NCEandRCE", "NCEandMAE", "NFLandRCE",
     "NFLandAGCE", "NFLandAUL", "NFLandAEL", "ANLCE", "JALCE", "CEEpsandMAE",
+    "TaylorCE", "Poly1CE", "NNFL", "FLEps", "JS", "LDRKL", "JALFL", "ANLFL", "FLEpsandMAE",
+    "LogitClip", "CELC", "BiTempered",
 ]
 
 
@@ -329,6 +331,100 @@ class CEEps(Loss):
         return F._k_ce_eps(b, self.m)
 
 
+class TaylorCE(Loss):
+    """Taylor cross-entropy ``sum_{k=1}^t (1 - p_y)^k / k`` (Feng et al. 2020), integer t >= 1."""
+    name, kind, hparam_names = "taylor_ce", "active", ("t",)
+
+    def __init__(self, t: int = 2, **common):
+        F.CHECKS["taylor_ce"](t)
+        super().__init__(**common)
+        self.t = int(t)
+
+    def kernel(self, b):
+        return F._k_taylor_ce(b, self.t)
+
+
+class Poly1CE(Loss):
+    """Poly-1 loss ``-log p_y + epsilon (1 - p_y)`` (Leng et al. 2022), epsilon >= -1."""
+    name, kind, hparam_names = "poly1_ce", "active", ("epsilon",)
+
+    def __init__(self, epsilon: float = 1.0, **common):
+        F.CHECKS["poly1_ce"](epsilon)
+        super().__init__(**common)
+        self.epsilon = _num(epsilon)
+
+    def kernel(self, b):
+        return F._k_poly1_ce(b, self.epsilon)
+
+
+class NNFL(Loss):
+    """Normalised negative focal loss of ANL (Ye et al. 2023); ``detach=True`` = reference gradient."""
+    name, kind, hparam_names, min_classes = "nnfl", "passive", ("gamma", "min_prob", "detach"), 2
+    needs_logp = True
+
+    def __init__(self, gamma: float = 0.5, min_prob: float = 1e-7, detach: bool = True, **common):
+        F.CHECKS["nnfl"](gamma, min_prob, detach)
+        super().__init__(**common)
+        self.gamma, self.min_prob, self.detach = _num(gamma), _num(min_prob), detach
+
+    def kernel(self, b):
+        return F._k_nnfl(b, self.gamma, self.min_prob, self.detach)
+
+
+class FLEps(Loss):
+    """Focal loss on the epsilon-softmax (Wang et al. 2024); ``detach=True`` = reference gradient."""
+    name, kind, hparam_names = "fl_eps", "active", ("m", "gamma", "detach")
+
+    def __init__(self, m: float = 1e5, gamma: float = 0.1, detach: bool = True, **common):
+        F.CHECKS["fl_eps"](m, gamma, detach)
+        super().__init__(**common)
+        self.m, self.gamma, self.detach = _num(m), _num(gamma), detach
+
+    def kernel(self, b):
+        return F._k_fl_eps(b, self.m, self.gamma, self.detach)
+
+
+class JS(Loss):
+    """Jensen-Shannon loss with one view, scaled by ``-(1 - pi1) log(1 - pi1)`` (Englesson & Azizpour 2021)."""
+    name, kind, hparam_names = "js", "passive", ("pi1",)
+    needs_logp = True
+
+    def __init__(self, pi1: float = 0.5, **common):
+        F.CHECKS["js"](pi1)
+        super().__init__(**common)
+        self.pi1 = _num(pi1)
+
+    def kernel(self, b):
+        return F._k_js(b, self.pi1)
+
+
+class LDRKL(Loss):
+    """LDR-KL loss (Zhu et al. 2023, ``LDRLoss_V1``), margin >= 0, lam > 0; can be negative."""
+    name, kind, hparam_names = "ldr_kl", "passive", ("margin", "lam")
+
+    def __init__(self, margin: float = 0.1, lam: float = 1.0, **common):
+        F.CHECKS["ldr_kl"](margin, lam)
+        super().__init__(**common)
+        self.margin, self.lam = _num(margin), _num(lam)
+
+    def kernel(self, b):
+        return F._k_ldr_kl(b, self.margin, self.lam)
+
+
+class BiTempered(Loss):
+    """Bi-tempered logistic loss (Amid et al. 2019): t1 in [0, 1] (log_t), t2 > 0 (tempered softmax)."""
+    name, kind, hparam_names = "bi_tempered", "active", ("t1", "t2", "label_smoothing", "num_iters")
+
+    def __init__(self, t1: float = 0.8, t2: float = 1.2, label_smoothing: float = 0.0, num_iters: int = 5,
+                 **common):
+        F.CHECKS["bi_tempered"](t1, t2, label_smoothing, num_iters)
+        super().__init__(**common)
+        self.t1, self.t2, self.label_smoothing, self.num_iters = _num(t1), _num(t2), _num(label_smoothing), num_iters
+
+    def kernel(self, b):
+        return F._k_bi_tempered(b, self.t1, self.t2, self.label_smoothing, self.num_iters)
+
+
 # ------------------------------------------------------------------------------------------------
 # combinations
 # ------------------------------------------------------------------------------------------------
@@ -435,3 +531,72 @@ JALCE = _combo("JALCE", "jal_ce", NCE, AMSE, (), ("a",),
 CEEpsandMAE = _combo("CEEpsandMAE", "ce_eps+mae", CEEps, MAE, ("m",), (),
                      {"alpha": 0.01, "beta": 5.0, "m": 1e5},
                      "``alpha * CE_eps(m) + beta * 2(1 - p_y)`` (Wang et al. 2024); defaults = CIFAR-10 symmetric.")
+JALFL = _combo("JALFL", "jal_fl", NFL, AMSE, ("gamma", "detach"), ("a",),
+               {"alpha": 1.0, "beta": 1.0, "gamma": 0.5, "detach": True, "a": 30.0},
+               "JAL-FL ``alpha * NFL(gamma) + beta * AMSE(a)`` (Wang et al. 2025); defaults = CIFAR-10, focal "
+               "factors detached as in the reference code. The L1 term belongs to the training engine.")
+FLEpsandMAE = _combo("FLEpsandMAE", "fl_eps+mae", FLEps, MAE, ("m", "gamma", "detach"), (),
+                     {"alpha": 0.01, "beta": 5.0, "m": 1e5, "gamma": 0.1, "detach": True},
+                     "``alpha * FL_eps(m, gamma) + beta * 2(1 - p_y)`` (Wang et al. 2024); defaults = CIFAR-10 "
+                     "symmetric.")
+
+
+class ANLFL(ActivePassive):
+    """ANL-FL ``alpha * NFL(gamma) + beta * NNFL(gamma, min_prob)`` (Ye et al. 2023); one gamma for
+    both terms; defaults = CIFAR-10, focal factors detached as in the reference code. The L1 term
+    belongs to the training engine."""
+    name, hparam_names = "anl_fl", ("alpha", "beta", "gamma", "min_prob", "detach")
+    hparams = Loss.hparams
+
+    def __init__(self, alpha: float = 5.0, beta: float = 5.0, gamma: float = 0.5, min_prob: float = 1e-7,
+                 detach: bool = True, **common):
+        super().__init__(NFL(gamma=gamma, detach=detach), NNFL(gamma=gamma, min_prob=min_prob, detach=detach),
+                         alpha, beta, **common)
+
+    gamma = property(lambda self: self.active.gamma)
+    detach = property(lambda self: self.active.detach)
+    min_prob = property(lambda self: self.passive.min_prob)
+
+
+# ------------------------------------------------------------------------------------------------
+# wrappers
+# ------------------------------------------------------------------------------------------------
+
+class LogitClip(Loss):
+    """LogitClip (Wei et al. 2023): any asymloss loss on the logits clipped to ``||z||_p <= tau``.
+
+    ``loss`` is a registered name (built with its defaults) or a loss module; ``tau > 0``,
+    ``p >= 1``. ``legacy_threshold=True``: the official code's rule (scale to norm tau only when
+    ``||z||_p + 1e-7 > 1 / tau``). The wrapped loss's own weight/ignore_index/reduction are not
+    used. ``hparams()`` lists the wrapped loss's hyperparameters too.
+
+    >>> LogitClip("agce", tau=2.0).hparams()
+    {'a': 0.6, 'q': 0.6, 'tau': 2.0, 'p': 2.0, 'legacy_threshold': False}
+    """
+    name, hparam_names = "logit_clip", ("tau", "p", "legacy_threshold")
+
+    def __init__(self, loss="ce", tau: float = 1.0, p: float = 2.0, legacy_threshold: bool = False, **common):
+        F.CHECKS["logit_clip"](tau, p, legacy_threshold)
+        inner = F._inner_loss(loss)
+        self.min_classes = inner.min_classes
+        super().__init__(**common)
+        self.loss = inner
+        self.kind = inner.kind
+        self.tau, self.p, self.legacy_threshold = _num(tau), _num(p), legacy_threshold
+
+    def kernel(self, b):
+        return F._k_logit_clip(b, self.loss.kernel, self.tau, self.p, self.legacy_threshold)
+
+    def hparams(self) -> dict:
+        return {**self.loss.hparams(), **Loss.hparams(self)}
+
+    def extra_repr(self) -> str:
+        return super().extra_repr()
+
+
+class CELC(LogitClip):
+    """CE on logits clipped to ``||z||_p <= tau`` (LogitClip, Wei et al. 2023)."""
+    name = "ce_lc"
+
+    def __init__(self, tau: float = 1.0, p: float = 2.0, legacy_threshold: bool = False, **common):
+        super().__init__(CE(), tau, p, legacy_threshold, **common)

@@ -10,6 +10,9 @@
   the public Active-Passive-Losses repository). Its MAE is ``1 - p_y`` (``scale=1``).
 - ``anl:<dataset>``, ``jal:<dataset>``, ``eps:cifar10``: the later losses of docs/losses.md, 'Later losses'. Their
   L1 penalty ``delta * ||theta||_1`` is a training-engine setting, listed in :data:`PRESET_NOTES`.
+- ``js:<dataset>``, ``ldr:<dataset>``, ``lc:<dataset>``: docs/losses.md, 'Presets of the later losses' (JS: the
+  authors' configuration for 40% symmetric noise; LDR-KL: the lambda that the JAL/epsilon-softmax
+  repositories use).
 
 Every value here reproduces the per-sample loss of the reference it names.
 """
@@ -69,12 +72,24 @@ PRESETS: dict[str, dict[str, dict]] = {
         "nce+rce": _ap(10, 0.1), "nce+mae": _ap(10, 1, scale=1.0),
         "nfl+rce": _ap(10, 0.1, gamma=0.5, **_DETACHED), "sce": _ap(6, 0.1),
     },
-    "anl:mnist": {"anl_ce": _ap(1, 1)},
-    "anl:cifar10": {"anl_ce": _ap(5, 5)},
-    "anl:cifar100": {"anl_ce": _ap(10, 1)},
-    "jal:cifar10": {"jal_ce": _ap(1, 1, a=30.0)},
-    "jal:cifar100": {"jal_ce": _ap(5, 1, a=20.0)},
-    "eps:cifar10": {"ce_eps+mae": _ap(0.01, 5, m=1e5), "ce_eps": {"m": 1e5}},
+    "anl:mnist": {"anl_ce": _ap(1, 1), "anl_fl": _ap(1, 1, gamma=0.5, **_DETACHED)},
+    "anl:cifar10": {"anl_ce": _ap(5, 5), "anl_fl": _ap(5, 5, gamma=0.5, **_DETACHED)},
+    "anl:cifar100": {"anl_ce": _ap(10, 1), "anl_fl": _ap(10, 1, gamma=0.5, **_DETACHED)},
+    "jal:cifar10": {"jal_ce": _ap(1, 1, a=30.0), "jal_fl": _ap(1, 1, gamma=0.5, **_DETACHED, a=30.0)},
+    "jal:cifar100": {"jal_ce": _ap(5, 1, a=20.0), "jal_fl": _ap(5, 1, gamma=0.5, **_DETACHED, a=20.0)},
+    "eps:cifar10": {"ce_eps+mae": _ap(0.01, 5, m=1e5), "ce_eps": {"m": 1e5},
+                    "fl_eps+mae": _ap(0.01, 5, m=1e5, gamma=0.1, **_DETACHED),
+                    "fl_eps": {"m": 1e5, "gamma": 0.1, **_DETACHED}},
+    "js:cifar10": {"js": {"pi1": 0.7}},
+    "js:cifar100": {"js": {"pi1": 0.3}},
+    "ldr:mnist": {"ldr_kl": {"margin": 0.1, "lam": 10.0}},
+    "ldr:cifar10": {"ldr_kl": {"margin": 0.1, "lam": 10.0}},
+    "ldr:cifar100": {"ldr_kl": {"margin": 0.1, "lam": 1.0}},
+    "ldr:webvision": {"ldr_kl": {"margin": 0.1, "lam": 1.0}},
+    # LogitClip's official rule (legacy_threshold): --temp T is tau = 1/T; CEandLC(delta) is tau = delta
+    "lc:cifar10": {"ce_lc": {"tau": 1 / 1.5, "legacy_threshold": True}},
+    "lc:cifar100": {"ce_lc": {"tau": 0.5, "legacy_threshold": True}},
+    "lc:webvision": {"ce_lc": {"tau": 1.2, "legacy_threshold": True}},
 }
 
 #: What each preset reproduces, and settings that belong to the training engine (L1 penalty).
@@ -89,12 +104,29 @@ PRESET_NOTES: dict[str, str] = {
     "apl:mnist": "APL code configs, MNIST (MAE = 1-p_y)",
     "apl:cifar10": "APL code configs, CIFAR-10 (MAE = 1-p_y)",
     "apl:cifar100": "APL code configs, CIFAR-100 (MAE = 1-p_y)",
-    "anl:mnist": "ANL-CE (Ye et al. 2023), MNIST; engine: L1 delta=1e-6, weight decay 0",
-    "anl:cifar10": "ANL-CE (Ye et al. 2023), CIFAR-10; engine: L1 delta=5e-5, weight decay 0",
-    "anl:cifar100": "ANL-CE (Ye et al. 2023), CIFAR-100; engine: L1 delta=5e-7, weight decay 0",
-    "jal:cifar10": "JAL-CE (Wang et al. 2025), CIFAR-10; engine: L1 5e-5",
-    "jal:cifar100": "JAL-CE (Wang et al. 2025), CIFAR-100; engine: L1 5e-6",
-    "eps:cifar10": "epsilon-softmax CE+MAE (Wang et al. 2024), CIFAR-10 symmetric noise",
+    "anl:mnist": "ANL-CE/ANL-FL (Ye et al. 2023, config/*.json), MNIST; engine: L1 delta=1e-6, weight decay 0",
+    "anl:cifar10": "ANL-CE/ANL-FL (Ye et al. 2023, config/*.json), CIFAR-10; engine: L1 delta=5e-5, weight decay 0",
+    "anl:cifar100": "ANL-CE/ANL-FL (Ye et al. 2023, config/*.json), CIFAR-100; engine: L1 delta=5e-7, "
+                    "weight decay 0",
+    "jal:cifar10": "JAL-CE/JAL-FL (Wang et al. 2025, config.py), CIFAR-10; engine: L1 5e-5",
+    "jal:cifar100": "JAL-CE/JAL-FL (Wang et al. 2025, config.py), CIFAR-100; engine: L1 5e-6",
+    "eps:cifar10": "epsilon-softmax CE/FL(+MAE) (Wang et al. 2024, config.py), CIFAR-10 symmetric noise",
+    "js:cifar10": "JS (Englesson & Azizpour 2021, scripts/*.yaml), CIFAR-10 40% symmetric noise "
+                  "(pi1 = 0.7; 0.1/0.7/0.7/0.9/0.9 at 0/20/40/60/80%, 0.3 asymmetric)",
+    "js:cifar100": "JS (Englesson & Azizpour 2021, scripts/*.yaml), CIFAR-100 40% symmetric noise "
+                   "(pi1 = 0.3; 0.1/0.1/0.3/0.5/0.3 at 0/20/40/60/80%, 0.5 asymmetric)",
+    "ldr:mnist": "LDR-KL (Zhu et al. 2023) with the lambda of the JAL/epsilon-softmax repositories, MNIST",
+    "ldr:cifar10": "LDR-KL (Zhu et al. 2023) with the lambda of the JAL/epsilon-softmax repositories, CIFAR-10",
+    "ldr:cifar100": "LDR-KL (Zhu et al. 2023) with the lambda of the JAL/epsilon-softmax repositories, "
+                    "CIFAR-100",
+    "ldr:webvision": "LDR-KL (Zhu et al. 2023) with the lambda of the JAL/epsilon-softmax repositories, "
+                     "WebVision",
+    "lc:cifar10": "LogitClip (Wei et al. 2023) README example, CIFAR-10: --temp 1.5 with the code's threshold "
+                  "(tau = 1/1.5, legacy_threshold)",
+    "lc:cifar100": "CE+LogitClip of the epsilon-softmax repository, CIFAR-100 symmetric noise: delta = 0.5 "
+                   "(tau = delta, legacy_threshold)",
+    "lc:webvision": "CE+LogitClip of the epsilon-softmax repository, WebVision: delta = 1.2 (tau = delta, "
+                    "legacy_threshold)",
 }
 
 #: Training-engine settings of the presets whose method trains with a parameter penalty: ANL adds

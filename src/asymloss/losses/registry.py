@@ -29,6 +29,8 @@ _CLASSES = [
     M.AGCE, M.AUL, M.AEL, M.ANorm, M.NNCE, M.AMSE, M.CEEps,
     M.NCEandAGCE, M.NCEandAUL, M.NCEandAEL, M.NCEandRCE, M.NCEandMAE, M.NFLandRCE,
     M.NFLandAGCE, M.NFLandAUL, M.NFLandAEL, M.ANLCE, M.JALCE, M.CEEpsandMAE,
+    M.TaylorCE, M.Poly1CE, M.NNFL, M.FLEps, M.JS, M.LDRKL, M.JALFL, M.ANLFL, M.FLEpsandMAE,
+    M.LogitClip, M.CELC, M.BiTempered,
 ]
 LOSSES: dict[str, type] = {cls.name: cls for cls in _CLASSES}
 
@@ -41,6 +43,12 @@ _EXTRA_ALIASES = {
     "normalized_focal_loss": "nfl", "symmetric_cross_entropy": "sce",
     "anl": "anl_ce", "anlce": "anl_ce", "jal": "jal_ce", "jalce": "jal_ce",
     "eps_softmax": "ce_eps", "ceeps": "ce_eps", "ce_epsilon": "ce_eps",
+    "taylor": "taylor_ce", "taylor_cross_entropy": "taylor_ce", "poly1": "poly1_ce", "poly_loss": "poly1_ce",
+    "polyloss": "poly1_ce", "anlfl": "anl_fl", "jalfl": "jal_fl", "nflandamse": "jal_fl",
+    "nflandnnfl": "anl_fl", "fleps": "fl_eps", "fl_epsilon": "fl_eps", "focal_eps": "fl_eps",
+    "jensen_shannon": "js", "jsd": "js", "ldr": "ldr_kl", "ldrkl": "ldr_kl", "ldrloss_v1": "ldr_kl",
+    "bitempered": "bi_tempered", "bi_tempered_logistic": "bi_tempered", "bitemperedloss": "bi_tempered",
+    "lc": "logit_clip", "logitclip": "logit_clip", "lc(ce)": "ce_lc", "ceandlc": "ce_lc",
 }
 
 _COMMON = ("weight", "ignore_index", "reduction")
@@ -163,6 +171,28 @@ def _check_overrides(label: str, allowed, overrides: dict) -> None:
             raise unknown_name_error(f"{label} hyperparameter", k, allowed)
 
 
+_CLIP_RE = (re.compile(r"^\s*(?:lc|logit_?clip)\s*\((.+)\)\s*$", re.IGNORECASE),
+            re.compile(r"^(.+?)[\s_-]+lc\s*$", re.IGNORECASE))
+
+
+def _split_clip(name: str) -> Optional[str]:
+    """The wrapped loss's name of a LogitClip spelling ``lc(<loss>)`` or ``<loss>_lc``, else None."""
+    for pattern in _CLIP_RE:
+        m = pattern.match(name)
+        if m:
+            return m.group(1).strip()
+    return None
+
+
+def _create_clipped(base: str, num_classes, preset, overrides) -> M.Loss:
+    """LogitClip around ``create_loss(base, preset=preset, ...)``: tau, p, legacy_threshold and the
+    common arguments go to the wrapper, every other override to the wrapped loss."""
+    clip_keys = ("tau", "p", "legacy_threshold")
+    clip = {k: overrides[k] for k in clip_keys + _COMMON if k in overrides}
+    inner = create_loss(base, preset=preset, **{k: v for k, v in overrides.items() if k not in clip})
+    return M.LogitClip(inner, num_classes=num_classes, **clip)
+
+
 def create_loss(name: str, num_classes: Optional[int] = None, preset: Optional[str] = None,
                 **overrides) -> M.Loss:
     """Build a loss module by name.
@@ -185,6 +215,9 @@ def create_loss(name: str, num_classes: Optional[int] = None, preset: Optional[s
     try:
         canon = resolve_name(name)
     except KeyError:
+        base = _split_clip(name) if isinstance(name, str) else None
+        if base is not None:
+            return _create_clipped(base, num_classes, preset, overrides)
         pair = _split_combo(name) if isinstance(name, str) else None
         if pair is None:
             raise

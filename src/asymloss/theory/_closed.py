@@ -33,6 +33,8 @@ POINTWISE = {
     "focal": (),
     "gce": ("q",),
     "sce": ("alpha", "beta"),
+    "taylor_ce": ("t",),
+    "poly1_ce": ("epsilon",),
 }
 
 # (loss, parameter) pairs for which parameter_bound has a closed form.
@@ -67,7 +69,8 @@ def ael_ratio(a: float) -> float:
 def closed_form_ratio(name: str, params: dict) -> float:
     """Closed-form asymmetry ratio of the pointwise loss ``name`` with ``params``.
 
-    CE and focal have ℓ(0) = ∞ and GCE (q < 1) has ℓ′(0) = −∞, so r = 0; MAE, RCE and NMAE are
+    CE, focal and Poly-1 have ℓ(0) = ∞ and GCE (q < 1) has ℓ′(0) = −∞, so r = 0; Taylor-CE of
+    order t has |ℓ′| from 1 (u = 1) to t (u = 0), so r = 1/t; MAE, RCE and NMAE are
     linear in u_y (r = 1); GCE with q ≥ 1 is concave (r = 1); SCE = α·CE + β·RCE has r = 0 when
     α > 0 and r = 1 when α = 0.
     """
@@ -84,6 +87,12 @@ def closed_form_ratio(name: str, params: dict) -> float:
     if name == "gce":
         q = check_number("q", params["q"], gt=0)
         return 0.0 if q < 1 else 1.0
+    if name == "taylor_ce":
+        # |ℓ′(u)| = sum_{k=1}^t (1 − u)^(k−1): t at u = 0, 1 at u = 1
+        return 1.0 / check_number("t", params["t"], ge=1)
+    if name == "poly1_ce":
+        check_number("epsilon", params["epsilon"], ge=-1)
+        return 0.0  # ℓ′(u) = −1/u − epsilon is unbounded at u = 0, like CE
     if name == "sce":
         alpha = check_number("alpha", params["alpha"], ge=0)
         beta = check_number("beta", params["beta"], ge=0)

@@ -81,7 +81,9 @@ def _from_module(module, name_hint: str | None = None) -> ResolvedLoss:
 
 
 # registry losses that depend on the whole probability vector, not on u_y alone
-_NOT_POINTWISE = {"nce", "nfl", "ngce", "nrce", "anorm", "nnce", "amse"}
+_NOT_POINTWISE = {"nce", "nfl", "ngce", "nrce", "anorm", "nnce", "amse",
+                  "nnfl", "js", "ldr_kl", "fl_eps", "fl_eps+mae", "jal_fl", "anl_fl", "bi_tempered",
+                  "logit_clip", "ce_lc"}
 
 
 def _module_pointwise(module):
