@@ -453,6 +453,7 @@ def sweep_cmd(
     gpus_per_run: Optional[float] = typer.Option(None, help="Ray: fraction of a GPU per run when the cluster has GPUs (default 0.25)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run failed runs again (their error.json is removed)."),
     restart_unreadable: bool = typer.Option(False, "--restart-unreadable", help="Start unfinished runs whose checkpoint is unreadable again from epoch 0 (the damaged files are kept)."),
+    pack: str = typer.Option("auto", "--pack", help="Train compatible runs together as packs of at most N runs (one process, one packed model; docs/packing.md); auto packs on CUDA only, 1 never."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and list the runs, run nothing."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the sweep's progress bar."),
 ) -> None:
@@ -466,6 +467,12 @@ def sweep_cmd(
         _fail(f"--executor must be one of {', '.join(list_executors())}; got {executor!r}.")
     if address is not None and executor != "ray":
         _fail("--address is only used with --executor ray.")
+    try:
+        from .sweep.packs import check_pack
+
+        pack_size = check_pack(pack)
+    except (ValueError, TypeError) as exc:
+        _fail(f"--pack: {exc}")
     overrides = {k: v for k, v in (("epochs", epochs), ("subset", subset), ("data_dir", data_dir)) if v is not None}
     overrides.update(_parse_overrides(set_))
     try:  # everything is validated before any run starts: each run's config, the device, each dataset once
@@ -492,7 +499,7 @@ def sweep_cmd(
     try:
         summary = run_sweep(g, out, executor=executor, max_workers=max_workers, threads_per_run=threads_per_run,
                             gpus_per_run=gpus_per_run, address=address, retry_failed=retry_failed,
-                            progress=progress, console=console, runs=runs, check=False,
+                            progress=progress, console=console, runs=runs, pack=pack_size, check=False,
                             restart_unreadable=restart_unreadable)
     except SweepInterrupted as exc:
         sm = exc.summary

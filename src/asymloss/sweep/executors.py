@@ -268,10 +268,10 @@ class LocalExecutor(Executor):
             self._gpu_load[task.gpu] += 1
         self._task_gpu[task.run_id] = task.gpu
         try:
-            return self._ensure_pool().submit(execute_task, self.run_fn, task)
+            return self._ensure_pool().submit(execute_any, self.run_fn, task)
         except cf.process.BrokenProcessPool:
             self._discard_pool()
-            return self._ensure_pool().submit(execute_task, self.run_fn, task)
+            return self._ensure_pool().submit(execute_any, self.run_fn, task)
 
     def release(self, task: RunTask) -> None:
         gpu = self._task_gpu.pop(task.run_id, None)
@@ -379,7 +379,8 @@ class RayExecutor(Executor):
         if self.gpus_per_run:
             cap = max(cap, int(self.num_gpus / self.gpus_per_run))
         self.capacity = max_workers or cap
-        self._remote = ray.remote(_ray_execute).options(
+        self._remote_fn = ray.remote(_ray_execute)
+        self._remote = self._remote_fn.options(
             num_cpus=self.threads_per_run, num_gpus=self.gpus_per_run, max_retries=0
         )
 
@@ -388,7 +389,12 @@ class RayExecutor(Executor):
         return f"ray ({self.address}): {self.capacity} runs at once, {self.threads_per_run} CPU(s){gpu}"
 
     def submit(self, task: RunTask) -> Any:
-        return self._remote.remote(self.run_fn, task)
+        n = len(getattr(task, "run_ids", ())) or 1  # a pack (PackTask) gets the GPU share of its runs
+        remote = self._remote
+        if n > 1 and self.gpus_per_run:
+            remote = self._remote_fn.options(num_cpus=self.threads_per_run, max_retries=0,
+                                             num_gpus=min(1.0, self.gpus_per_run * n))
+        return remote.remote(self.run_fn, task)
 
     def wait(self, handles: list, timeout: float) -> list:
         if not handles:
@@ -407,7 +413,17 @@ class RayExecutor(Executor):
 
 
 def _ray_execute(run_fn: Optional[RunFn], task: RunTask) -> dict:
-    return execute_task(run_fn, task)
+    return execute_any(run_fn, task)
+
+
+def execute_any(run_fn: Optional[RunFn], task: Any) -> Any:
+    """:func:`execute_task` for a :class:`RunTask`; ``sweep.packs.execute_pack`` (a list of
+    outcomes) for a ``PackTask``."""
+    if isinstance(task, RunTask):
+        return execute_task(run_fn, task)
+    from .packs import execute_pack
+
+    return execute_pack(run_fn, task)
 
 
 _EXECUTORS = {"local": LocalExecutor, "ray": RayExecutor}

@@ -11,8 +11,9 @@ from typing import Any, Optional, Union
 
 from .._extras import require
 from .._validation import check_choice
-from .executors import Executor, RunFn, RunTask, create_executor, error_info, list_executors
+from .executors import Executor, RunFn, create_executor, error_info, list_executors
 from .grid import Grid, Run, build_grid, expand_grid
+from .packs import check_pack, cuda_available_for, make_task, plan_packs
 from .store import ResultsStore
 
 __all__ = ["run_sweep", "SweepSummary", "SweepInterrupted", "plan_sweep", "check_sweep", "check_store_dir",
@@ -218,6 +219,7 @@ def run_sweep(
     runs: Optional[list[Run]] = None,
     check: Optional[bool] = None,
     restart_unreadable: bool = False,
+    pack: Union[int, str, None] = "auto",
 ) -> SweepSummary:
     """Run every run of ``grid`` into the store ``out``; return a :class:`SweepSummary`.
 
@@ -231,6 +233,10 @@ def run_sweep(
     ``"HOST:PORT"``) or an :class:`Executor`; ``run_fn`` is a picklable
     ``(config_dict, out_dir) -> record``. ``runs`` (already expanded from ``grid``) skips the
     expansion.
+
+    ``pack`` (``"auto"`` or a maximum pack size; 1 = no packing) trains compatible runs together
+    as packs, one pack per executor task (``asymloss.sweep.packs``, docs/packing.md); ``auto``
+    packs only on CUDA. Records, resume, failures and the store stay per run.
 
     Before anything starts, :func:`check_sweep` checks the runs still to do (``check``; default:
     when the run function is the training engine): the device (local executor), each dataset once,
@@ -246,6 +252,7 @@ def run_sweep(
     require("pandas")  # the store's results table: a missing pandas is reported before anything starts
     if isinstance(executor, str):
         check_choice("executor", executor, list_executors())
+    pack = check_pack(pack)
     if isinstance(grid, list):
         runs, grid_obj = list(grid), None
     else:
@@ -281,7 +288,12 @@ def run_sweep(
     else:
         ex = create_executor("ray", run_fn, address=address, threads_per_run=threads_per_run,
                              gpus_per_run=gpus_per_run, max_workers=max_workers, num_runs=len(todo))
+    groups = plan_packs(todo, pack, cuda=cuda_available_for(ex), slots=ex.capacity, custom_run_fn=run_fn is not None)
+    if len(groups) < len(todo) and executor == "local" and max_workers is None and threads_per_run is None:
+        ex = create_executor("local", run_fn, num_runs=len(groups))  # sized to the packs (no pool yet)
     summary.executor = ex.describe()
+    if len(groups) < len(todo):
+        summary.executor += f"; {len(todo)} runs in {len(groups)} packs"
     try:
         if check and executor == "ray" and getattr(ex, "num_gpus", 0) == 0 and any(
                 r.config.device.startswith("cuda") for r in todo):
@@ -297,39 +309,43 @@ def run_sweep(
 
     total_epochs = sum(r.config.epochs for r in todo)
     bar = _Progress(progress, total_epochs, len(todo), console)
-    queue = deque(todo)
-    inflight: dict[Any, tuple[Run, RunTask]] = {}
+    queue = deque(groups)
+    inflight: dict[Any, tuple[list[Run], Any]] = {}
     finished_epochs = 0
     done = failed = 0
     interrupted = True
     try:
         while queue or inflight:
             while queue and len(inflight) < ex.capacity:
-                run = queue.popleft()
+                group = queue.popleft()  # one run, or a pack of runs
                 if retry_failed:
-                    store.clear_error(run.id)
-                task = RunTask(run.id, run.config.to_dict(), str(store.run_dir(run.id)),
-                               threads=ex.threads_per_run, gpu=ex.gpu_slot())
-                inflight[ex.submit(task)] = (run, task)
+                    for run in group:
+                        store.clear_error(run.id)
+                task = make_task(group, store, ex.threads_per_run, ex.gpu_slot())
+                inflight[ex.submit(task)] = (group, task)
             for handle in ex.wait(list(inflight), timeout=poll_s):
-                run, task = inflight.pop(handle)
+                group, task = inflight.pop(handle)
                 ex.release(task)
                 try:
-                    outcome = ex.result(handle)
+                    outcomes = ex.result(handle)
+                    outcomes = outcomes if isinstance(outcomes, list) else [outcomes]
                 except Exception as e:  # the worker process itself died (OOM, signal, ...)
-                    err = error_info(run.id, e, traceback.format_exc(), start)
-                    err["error"] = (f"{type(e).__name__}: the worker running this run died ({e}); "
-                                    "possibly caused by another run of the same pool")
-                    store.write_error(run.id, err)
-                    outcome = {"status": "failed", "error": err["error"]}
-                if outcome.get("status") == "complete":
-                    done += 1
-                else:
-                    failed += 1
-                    summary.failed_ids.append(run.id)
-                finished_epochs += run.config.epochs
+                    tb, outcomes = traceback.format_exc(), []
+                    for run in group:
+                        err = error_info(run.id, e, tb, start)
+                        err["error"] = (f"{type(e).__name__}: the worker running this run died ({e}); "
+                                        "possibly caused by another run of the same pool")
+                        store.write_error(run.id, err)
+                        outcomes.append({"status": "failed", "error": err["error"]})
+                for run, outcome in zip(group, outcomes):
+                    if outcome.get("status") == "complete":
+                        done += 1
+                    else:
+                        failed += 1
+                        summary.failed_ids.append(run.id)
+                    finished_epochs += run.config.epochs
                 store.consolidate()
-            running_epochs = sum(_epochs_done(store, r.id) for r, _ in inflight.values())
+            running_epochs = sum(_epochs_done(store, r.id) for g, _ in inflight.values() for r in g)
             bar.update(finished_epochs + running_epochs, done, len(inflight), failed)
         interrupted = False
     except KeyboardInterrupt:
@@ -337,7 +353,8 @@ def run_sweep(
         ex.close(cancel=True)  # the workers stop; their runs resume from their last checkpoint
         summary.completed, summary.failed = done, failed
         summary.seconds = time.time() - start
-        raise SweepInterrupted(summary, len(inflight) + len(queue)) from None
+        unfinished = sum(len(g) for g, _ in inflight.values()) + sum(len(g) for g in queue)
+        raise SweepInterrupted(summary, unfinished) from None
     finally:
         bar.stop()
         ex.close(cancel=interrupted)

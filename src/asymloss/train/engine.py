@@ -71,8 +71,11 @@ class PreparedData:
     note: Optional[str] = None
 
 
-def prepare_data(config: TrainConfig) -> PreparedData:
+def prepare_data(config: TrainConfig, dataset=None) -> PreparedData:
     """Load the dataset, take the subset and corrupt the labels as ``config`` says.
+
+    ``dataset``: the loaded ``config.dataset`` (``asymloss.data.load``) to use instead of loading it
+    again (a pack of runs loads it once).
 
     Synthetic noise is drawn on the (sub)set that is trained on, so its realised rate is the one
     the model sees. Real noisy label sets (CIFAR-N) and the references' own labels (noise samplers
@@ -82,7 +85,7 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     from .. import data, noise
 
     spec = noise.parse_noise(config.noise)
-    ds = data.load(config.dataset, root=config.data_dir)
+    ds = dataset if dataset is not None else data.load(config.dataset, root=config.data_dir)
     x_train, y_train = ds.x_train, ds.y_train
     n = len(y_train)
     check_subset(config, n, ds.num_classes)
