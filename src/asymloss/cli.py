@@ -5,6 +5,7 @@ work in the library.
 """
 from __future__ import annotations
 
+import sys
 from typing import List, Optional
 
 import typer
@@ -44,10 +45,15 @@ def _message(exc: BaseException) -> str:
     return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
 
 
+_interrupt_handled = False
+
+
 def _interrupted(message: str) -> None:
     """After Ctrl-C: say what happened and how to go on; exit status 130 (as a shell does)."""
+    global _interrupt_handled
     from rich.markup import escape
 
+    _interrupt_handled = True
     console.print(f"[bold yellow]interrupted:[/] {escape(message)}")
     raise typer.Exit(code=130)
 
@@ -296,22 +302,24 @@ def train_cmd(
             check_config(cfg)
     except _USER_ERRORS as exc:
         _fail(_message(exc))
+    except KeyboardInterrupt:
+        _interrupted("before training started; nothing was changed.")
     for w in caught:
         console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
-    if out is None:
-        console.print("[dim]note: no --out, so nothing is saved (give --out DIR to keep the record and be able "
-                      "to resume).[/]")
-    elif restart:
-        try:
-            moved = restart_run(out, cfg)
-        except _USER_ERRORS as exc:
-            _fail(_message(exc))
-        if moved:
-            console.print(f"Restarting from epoch 0; the earlier files are kept in {out} as "
-                          f"{', '.join(p.name for p in moved)}.")
-    elif state is not None and state.status == "resumable":
-        console.print(f"Resuming from epoch {state.epochs_done} of {state.epochs} ({out}/checkpoint.pt).")
-    try:
+    try:  # from here on, Ctrl-C says what was kept
+        if out is None:
+            console.print("[dim]note: no --out, so nothing is saved (give --out DIR to keep the record and be able "
+                          "to resume).[/]")
+        elif restart:
+            try:
+                moved = restart_run(out, cfg)
+            except _USER_ERRORS as exc:
+                _fail(_message(exc))
+            if moved:
+                console.print(f"Restarting from epoch 0; the earlier files are kept in {out} as "
+                              f"{', '.join(p.name for p in moved)}.")
+        elif state is not None and state.status == "resumable":
+            console.print(f"Resuming from epoch {state.epochs_done} of {state.epochs} ({out}/checkpoint.pt).")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SmallSubsetWarning)  # shown above
             record = train(cfg, out, progress=True)
@@ -569,7 +577,18 @@ def plot_cmd(
 
 
 def main() -> None:  # console-script entry point
-    app()
+    try:
+        app()
+    except SystemExit:
+        if _interrupt_handled:
+            # CPython (3.11) remembers a Ctrl-C that went through exec() (dataclasses, lazy imports) and,
+            # although it was handled, would end the process by SIGINT instead of with status 130
+            import os
+
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover
