@@ -35,6 +35,23 @@ def test_train_does_not_reseed_the_callers_global_rngs():
     assert again["epochs"][0]["test_acc"] == record["epochs"][0]["test_acc"]
 
 
+def test_train_pack_does_not_reseed_the_callers_global_rngs():
+    from asymloss.train.pack import train_pack
+
+    torch.manual_seed(4321)
+    np.random.seed(4321)
+    random.seed(4321)
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    torch.manual_seed(4321)
+    np.random.seed(4321)
+    random.seed(4321)
+    cfgs = [get_protocol("demo-digits", epochs=1, subset=200, seed=s) for s in (0, 1)]
+    out = train_pack(cfgs)
+    assert [r["status"] for r in out] == ["complete", "complete"]
+    after = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(after[0], expected[0]) and np.array_equal(after[1], expected[1]) and after[2] == expected[2]
+
+
 def test_plots_leave_the_callers_matplotlib_backend_alone(tmp_path):
     import matplotlib
 

@@ -47,7 +47,8 @@ from .._io import atomic_torch_save, atomic_write_json
 from ..data.augment import _randint, _uniform, crop_at, rotate
 from .checks import check_supported
 from .config import TrainConfig
-from .engine import (CHECKPOINT, RECORD, PreparedData, _derive_seed, _load_resume, _make_scheduler, _Normalise,
+from .engine import (CHECKPOINT, RECORD, PreparedData, _callers_rng_kept, _derive_seed, _load_resume,
+                     _make_scheduler, _Normalise,
                      build_augment, prepare_data, resolve_device)
 from .loss import ResolvedLoss, resolve_loss
 from .record import environment, summarise_epochs
@@ -255,19 +256,21 @@ def train_pack(configs: Sequence[TrainConfig | dict], out_dirs: Optional[Sequenc
         except Exception as e:  # a foreign out_dir: this run fails, the others go on
             run.error, run.error_tb = e, traceback.format_exc()
             results[run.position] = _failed(run, started)
-    if todo:
-        _prepare(todo)
+    # the runs seed and draw from the global RNGs (as train() does): the caller gets theirs back
+    with _callers_rng_kept(resolve_device(configs[0].device)):
+        if todo:
+            _prepare(todo)
+            for run in todo:
+                if run.error is not None:
+                    results[run.position] = _failed(run, started)
+            todo = [r for r in todo if r.error is None]
+        # runs resumed from different epochs train as sub-packs, one per starting epoch
+        by_epoch: dict[int, list[_Run]] = {}
         for run in todo:
-            if run.error is not None:
-                results[run.position] = _failed(run, started)
-        todo = [r for r in todo if r.error is None]
-    # runs resumed from different epochs train as sub-packs, one per starting epoch
-    by_epoch: dict[int, list[_Run]] = {}
-    for run in todo:
-        by_epoch.setdefault(run.start_epoch, []).append(run)
-    wall_start = time.perf_counter()
-    for epoch in sorted(by_epoch):
-        _train_group(by_epoch[epoch], wall_start, progress, cuda_graphs)
+            by_epoch.setdefault(run.start_epoch, []).append(run)
+        wall_start = time.perf_counter()
+        for epoch in sorted(by_epoch):
+            _train_group(by_epoch[epoch], wall_start, progress, cuda_graphs)
     for run in todo:
         results[run.position] = _failed(run, started) if run.error is not None else run.record
     return results  # type: ignore[return-value]
