@@ -18,17 +18,26 @@ from asymloss.train import get_protocol, train
 from asymloss.train.checks import expected_num_classes
 
 
-def test_train_does_not_reseed_the_callers_global_rngs():
-    torch.manual_seed(1234)
-    np.random.seed(1234)
-    random.seed(1234)
-    expected = (torch.rand(3), np.random.rand(3), random.random())
-    torch.manual_seed(1234)
-    np.random.seed(1234)
-    random.seed(1234)
-    record = train(get_protocol("demo-digits", epochs=1, subset=200), progress=False)
-    after = (torch.rand(3), np.random.rand(3), random.random())
+def _seed_all(seed):
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _draws():
+    return torch.rand(3), np.random.rand(3), random.random()
+
+
+def _assert_same_draws(after, expected):
     assert torch.equal(after[0], expected[0]) and np.array_equal(after[1], expected[1]) and after[2] == expected[2]
+
+
+def test_train_does_not_reseed_the_callers_global_rngs():
+    _seed_all(1234)
+    expected = _draws()
+    _seed_all(1234)
+    record = train(get_protocol("demo-digits", epochs=1, subset=200), progress=False)
+    _assert_same_draws(_draws(), expected)
     # and the run itself does not depend on what the caller did to the global RNG
     torch.manual_seed(99)
     again = train(get_protocol("demo-digits", epochs=1, subset=200), progress=False)
@@ -38,18 +47,13 @@ def test_train_does_not_reseed_the_callers_global_rngs():
 def test_train_pack_does_not_reseed_the_callers_global_rngs():
     from asymloss.train.pack import train_pack
 
-    torch.manual_seed(4321)
-    np.random.seed(4321)
-    random.seed(4321)
-    expected = (torch.rand(3), np.random.rand(3), random.random())
-    torch.manual_seed(4321)
-    np.random.seed(4321)
-    random.seed(4321)
+    _seed_all(4321)
+    expected = _draws()
+    _seed_all(4321)
     cfgs = [get_protocol("demo-digits", epochs=1, subset=200, seed=s) for s in (0, 1)]
     out = train_pack(cfgs)
     assert [r["status"] for r in out] == ["complete", "complete"]
-    after = (torch.rand(3), np.random.rand(3), random.random())
-    assert torch.equal(after[0], expected[0]) and np.array_equal(after[1], expected[1]) and after[2] == expected[2]
+    _assert_same_draws(_draws(), expected)
 
 
 def test_plots_leave_the_callers_matplotlib_backend_alone(tmp_path):
