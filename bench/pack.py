@@ -103,9 +103,8 @@ def child_pack(args) -> dict:
 
 
 def child_reference(args) -> dict:
-    """bench/train.py's reference pipeline (its dataset class), on ``args.device``."""
+    """bench/train.py's reference pipeline (its dataset class and epoch loop), on ``args.device``."""
     import torch
-    from torch import nn
 
     from asymloss import create_loss
     from asymloss.data import load
@@ -133,17 +132,8 @@ def child_reference(args) -> dict:
     model.train()
     rates = []
     for _ in range(args.epochs):  # the fastest epoch after the first is measured
-        seen, t0 = 0, time.perf_counter()
-        for xb, yb in loader:
-            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            opt.zero_grad()
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            loss.item()  # the reference logs the loss every step
-            seen += len(yb)
-        rates.append(seen / (time.perf_counter() - t0))
+        seen, seconds = bench_train.reference_epoch(model, loader, loss_fn, opt, cfg.grad_clip, device)
+        rates.append(seen / seconds)
     return {"images_per_s": max(rates[1:] or rates), **_peak(device)}
 
 

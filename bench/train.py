@@ -91,7 +91,6 @@ class _PILDataset:
 
 def run_reference(dataset: str, images: int, data_dir: str, threads: int, workers: int) -> dict:
     import torch
-    from torch import nn
 
     from asymloss import create_loss
     from asymloss.data import load
@@ -112,17 +111,27 @@ def run_reference(dataset: str, images: int, data_dir: str, threads: int, worker
     loss_fn = create_loss("ce")
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     model.train()
+    seen, seconds = reference_epoch(model, loader, loss_fn, opt, cfg.grad_clip)
+    return {"images_per_s": seen / seconds, "seconds": seconds}
+
+
+def reference_epoch(model, loader, loss_fn, opt, grad_clip, device=None) -> tuple[int, float]:
+    """One epoch of the reference codes' loop (DataLoader batches, a host sync per step for the
+    logged loss); returns (images seen, wall seconds). Shared with bench/pack.py."""
+    from torch import nn
+
     seen, t0 = 0, time.perf_counter()
     for xb, yb in loader:
+        if device is not None:
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
         opt.zero_grad()
         loss = loss_fn(model(xb), yb)
         loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         opt.step()
         loss.item()  # the reference logs the loss every step
         seen += len(yb)
-    seconds = time.perf_counter() - t0
-    return {"images_per_s": seen / seconds, "seconds": seconds}
+    return seen, time.perf_counter() - t0
 
 
 def _child(args) -> None:
