@@ -25,7 +25,8 @@ SCHEDULES = ("cosine", "step", "exp", "constant")
 #: ``reference``: exact or independent as the reference code does per dataset and noise kind;
 #: ``alfs``/``apl``: that reference's own noisy labels, bit for bit (docs/noise.md).
 NOISE_SAMPLERS = ("exact", "independent", "reference", "alfs", "apl")
-_LOCATION_FIELDS = ("data_dir", "device")  # not part of a run's identity
+_LOCATION_FIELDS = ("data_dir", "device")
+META_OPTIMIZERS = ("adam", "sgd")  # not part of a run's identity
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,13 @@ class TrainConfig:
     amp: bool = False
     compile: bool = False
     channels_last: bool = True
+    # meta-learned loss hyperparameters (docs/meta.md); None: the loss's hyperparameters stay fixed
+    meta_set: Optional[Any] = None
+    meta_lr: float = 0.01
+    meta_every: int = 1
+    meta_batch_size: Optional[int] = None
+    meta_optimizer: str = "adam"
+    meta_params: Optional[tuple[str, ...]] = None
 
     def __post_init__(self) -> None:
         def number(name: str, **bounds: Any) -> None:  # validated; NumPy scalars stored as Python numbers
@@ -107,12 +115,47 @@ class TrainConfig:
         object.__setattr__(self, "dataset", canonical_dataset(self.dataset))
         object.__setattr__(self, "milestones", tuple(int(plain_scalar(m)) for m in self.milestones))
         object.__setattr__(self, "loss_params", {k: plain_scalar(v) for k, v in dict(self.loss_params).items()})
+        self._check_meta(number)
+
+    def _check_meta(self, number) -> None:
+        """The meta-learning fields (docs/meta.md, 'Options'); data-dependent checks come with the data."""
+        meta = self.meta_set
+        if isinstance(meta, (list, tuple)) or (hasattr(meta, "__len__") and not isinstance(meta, (str, dict))):
+            idx = tuple(plain_scalar(i) for i in meta)
+            if not idx:
+                raise ValueError("meta_set must hold at least one training index; got an empty list.")
+            for i in idx:
+                check_number("meta_set index", i, ge=0, integer=True)
+            if len(set(idx)) != len(idx):
+                dup = next(i for i in idx if idx.count(i) > 1)
+                raise ValueError(f"meta_set lists training index {dup} more than once; give each trusted image once.")
+            object.__setattr__(self, "meta_set", idx)
+        elif meta is not None:
+            number("meta_set", ge=1, integer=True)
+        number("meta_lr", gt=0)
+        number("meta_every", ge=1, integer=True)
+        if self.meta_batch_size is not None:
+            number("meta_batch_size", ge=1, integer=True)
+        check_choice("meta_optimizer", self.meta_optimizer, META_OPTIMIZERS)
+        if self.meta_params is not None:
+            names = (self.meta_params,) if isinstance(self.meta_params, str) else tuple(self.meta_params)
+            if not names or not all(isinstance(n, str) and n for n in names):
+                raise TypeError(f"meta_params must be a non-empty list of hyperparameter names; got {self.meta_params!r}.")
+            if len(set(names)) != len(names):
+                raise ValueError(f"meta_params names a hyperparameter twice; got {list(names)!r}.")
+            object.__setattr__(self, "meta_params", names)
+        if self.meta_set is not None and self.compile:
+            raise ValueError("meta_set with compile=True is not supported: the meta step changes the loss's "
+                             "hyperparameters every step, which a compiled graph would recompile for; set compile=False.")
 
     # -- serialisation -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of every field (tuples become lists)."""
         d = dataclasses.asdict(self)
         d["milestones"] = list(self.milestones)
+        for key in ("meta_set", "meta_params"):
+            if isinstance(d[key], tuple):
+                d[key] = list(d[key])
         return d
 
     @classmethod
@@ -143,6 +186,8 @@ class TrainConfig:
         are left out, so a run keeps its id when it is resumed on another machine.
         """
         d = {k: v for k, v in self.to_dict().items() if k not in _LOCATION_FIELDS}
+        if self.meta_set is None:  # no meta-learning: the meta fields change nothing (and old run ids stay)
+            d = {k: v for k, v in d.items() if not k.startswith("meta_")}
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:length]
 

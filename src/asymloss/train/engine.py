@@ -377,6 +377,11 @@ def _train(config: TrainConfig, out: Optional[Path], device: torch.device, recor
     optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
                                 nesterov=config.nesterov, weight_decay=resolved.weight_decay)
     scheduler = _make_scheduler(config, optimizer)
+    meta = None
+    if config.meta_set is not None:  # meta-learned loss hyperparameters (train/meta.py); holds out its images
+        from .meta import MetaLearner
+        meta, data = MetaLearner.create(config, data, resolved, device,
+                                        _Normalise(data.mean, data.std, device), memory_format)
 
     history: list[dict[str, Any]] = []
     start_epoch, train_seconds, train_images, prior_wall = 0, 0.0, 0, 0.0
@@ -389,6 +394,8 @@ def _train(config: TrainConfig, out: Optional[Path], device: torch.device, recor
         train_seconds = float(checkpoint["train_seconds"])
         train_images = int(checkpoint["train_images"])
         prior_wall = float(checkpoint["wall_seconds"])
+        if meta is not None:
+            meta.load_state_dict(checkpoint["meta"])
 
     # bf16 autocast for the model (on GPUs, and on CPUs with native bf16 such as AVX512-BF16 or
     # AMX); the loss is always computed in float32 from float32 logits.
@@ -422,6 +429,7 @@ def _train(config: TrainConfig, out: Optional[Path], device: torch.device, recor
         "loss": resolved.record(),
         "data": {"train_size": n, "test_size": len(x_test), "num_classes": K, "note": data.note},
         "noise": data.noise,
+        **({"meta": meta.describe()} if meta is not None else {}),
     }
 
     bar = _progress_bar(config) if progress else None
@@ -436,12 +444,16 @@ def _train(config: TrainConfig, out: Optional[Path], device: torch.device, recor
             hit_noisy = torch.zeros((), dtype=torch.int64, device=device)
             hit_clean = torch.zeros((), dtype=torch.int64, device=device)
             seen = 0
+            if meta is not None:
+                meta.begin_epoch(epoch)
             lr = optimizer.param_groups[0]["lr"]
             t0 = time.perf_counter()
             for s in starts:
                 idx = perm[s : s + bs]
                 xb = train_prep(x_train[idx], aug_gen).contiguous(memory_format=memory_format)
                 yb = y_noisy[idx]
+                if meta is not None:
+                    meta.step(model, optimizer, xb, yb)  # may update the loss's hyperparameters
                 loss, logits = step_loss(xb, yb)
                 if resolved.l1_weight:
                     loss = loss + resolved.l1_weight * sum(p.abs().sum() for p in params)
@@ -474,6 +486,7 @@ def _train(config: TrainConfig, out: Optional[Path], device: torch.device, recor
                 "train_acc_clean": hit_clean.item() / seen,
                 "test_acc": test_acc,
                 "seconds": epoch_seconds,
+                **({"meta": meta.end_epoch()} if meta is not None else {}),
             }
             history.append(entry)
             wall = prior_wall + time.perf_counter() - wall_start
@@ -487,6 +500,7 @@ def _train(config: TrainConfig, out: Optional[Path], device: torch.device, recor
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "history": history, "train_seconds": train_seconds,
                     "train_images": train_images, "wall_seconds": wall,
+                    **({"meta": meta.state_dict()} if meta is not None else {}),
                 })
                 atomic_write_json(out / RECORD, record)
             if bar:
