@@ -267,6 +267,12 @@ def train_cmd(
     param: List[str] = typer.Option([], "--param", help="Loss hyperparameter override key=value, e.g. --param a=0.6 (repeatable)."),
     set_: List[str] = typer.Option([], "--set", help="Any config field override key=value, e.g. --set lr=0.05 (repeatable)."),
     restart: bool = typer.Option(False, "--restart", help="Start the run in --out again from epoch 0 (e.g. when its checkpoint is unreadable); its old files are kept beside it."),
+    meta_set: Optional[str] = typer.Option(None, "--meta-set", help="Meta-learn the loss's hyperparameters from N clean-labelled training images held out of training (class-balanced), or from the trusted training indices in a file (text or .npy). See docs/meta.md."),
+    meta_lr: Optional[float] = typer.Option(None, "--meta-lr", help="Learning rate of the hyperparameters' optimiser (default 0.01)."),
+    meta_every: Optional[int] = typer.Option(None, "--meta-every", help="One meta step every this many training steps (default 1)."),
+    meta_param: List[str] = typer.Option([], "--meta-param", help="A hyperparameter to meta-learn (repeatable; default: every continuous one)."),
+    meta_optimizer: Optional[str] = typer.Option(None, "--meta-optimizer", help="adam (default) or sgd."),
+    meta_batch_size: Optional[int] = typer.Option(None, "--meta-batch-size", help="Trusted images per meta step (default: the batch size)."),
 ) -> None:
     """Train one model on noisy labels with a chosen loss under a protocol."""
     import warnings
@@ -282,6 +288,12 @@ def train_cmd(
             overrides[key] = value
     if param:
         overrides["loss_params"] = _parse_overrides(param, "--param")
+    if meta_set is not None:
+        overrides["meta_set"] = _parse_meta_set(meta_set)
+    for key, value in (("meta_lr", meta_lr), ("meta_every", meta_every), ("meta_optimizer", meta_optimizer),
+                       ("meta_batch_size", meta_batch_size), ("meta_params", meta_param or None)):
+        if value is not None:
+            overrides[key] = value
     overrides.update(_parse_overrides(set_))
     state, caught = None, []
     try:  # everything that can be checked is checked before any training
@@ -335,6 +347,51 @@ def train_cmd(
     _print_train_result(cfg, record, out)
 
 
+def _parse_meta_set(value: str):
+    """``--meta-set``: a count, or a file of trusted training indices (whitespace/comma separated, or .npy)."""
+    import re
+    from pathlib import Path
+
+    import numpy as np
+
+    text = value.strip()
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    path = Path(text)
+    if not path.is_file():
+        _fail(f"--meta-set {value!r} is neither a number of images nor a file of training indices.")
+    try:
+        if path.suffix == ".npy":
+            idx = np.load(path, allow_pickle=False).ravel()
+        else:
+            idx = [tok for tok in re.split(r"[\s,]+", path.read_text(encoding="utf-8")) if tok]
+        out = [int(i) for i in idx]
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        _fail(f"--meta-set {value!r}: cannot read training indices from it ({type(e).__name__}: {e}); give one "
+              "integer index per line (or a .npy array of integers).")
+    return out
+
+
+def _print_meta(record: dict, out: Optional[str]) -> None:
+    """The meta-learned hyperparameters, start → end, and the trajectory figure in ``out``."""
+    from .train.meta import meta_trajectory
+
+    meta = record.get("meta")
+    if not meta:
+        return
+    traj = meta_trajectory(record)
+    moves = ", ".join(f"{k} {v[0]:.4g} → {v[-1]:.4g}" for k, v in traj.items())
+    console.print(f"meta-learned from {meta['size']} held-out clean images: {moves}", highlight=False)
+    if out:
+        try:
+            from .report import plot_meta_trajectory, save_figure
+
+            path = save_figure(plot_meta_trajectory(record), f"{out}/meta-trajectory.png")
+            console.print(f"trajectory figure: {path}")
+        except ImportError:
+            pass  # matplotlib is an optional extra
+
+
 def _epochs_in(out: str) -> int:
     import json
     from pathlib import Path
@@ -358,6 +415,7 @@ def _print_train_result(cfg, record: dict, out: Optional[str]) -> None:
                   f"{100 * record['noise'].get('subset_rate', record['noise']['rate']):.2f}%",
                   f"{ips:,.0f}" if ips else "–", f"{final['wall_time_s']:.1f} s")
     console.print(table)
+    _print_meta(record, out)
     if record["data"].get("note"):
         console.print(f"[yellow]note:[/] {escape(record['data']['note'])}")
     if out:

@@ -7,6 +7,7 @@
 from .plots import (ASYMMETRIC_LOSSES, PLOT_FORMATS, loss_shape, plot_curves, plot_loss_shapes,
                     plot_ratio, plot_results, ratio_table)
 from ._advice import plot_advice, save_figure
+from ._meta import plot_meta_trajectory
 from .table import FORMATS, METRICS, loss_order, noise_label, noise_order, results_table, summarise
 
 __all__ = [
@@ -15,3 +16,4 @@ __all__ = [
     "ASYMMETRIC_LOSSES",
 ]
 __all__ += ["plot_advice", "save_figure"]  # the advice figure (asymloss advise)
+__all__ += ["plot_meta_trajectory"]  # meta-learned hyperparameters over the epochs

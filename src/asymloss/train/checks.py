@@ -37,10 +37,15 @@ def check_loss(config: TrainConfig, label: Optional[str] = None, num_classes: Op
     """Build the run's loss exactly as the engine will; errors name the loss and the preset."""
     from .loss import build_loss
 
+    K = num_classes or expected_num_classes(config.dataset)
     try:
-        build_loss(config, num_classes or expected_num_classes(config.dataset))
+        module, _ = build_loss(config, K)
     except (KeyError, ValueError, TypeError) as e:
         raise type(e)(f"loss {label or config.loss!r} (preset {config.loss_preset!r}): {_message(e)}") from e
+    if config.meta_set is not None:  # the loss has hyperparameters the meta-learner can learn
+        from .meta import check_meta_loss
+
+        check_meta_loss(module, config, K or 10)
 
 
 def check_model(config: TrainConfig) -> None:
@@ -117,6 +122,10 @@ def check_data(config: TrainConfig, dataset: Any = None) -> None:
     ds = dataset if dataset is not None else load(config.dataset, root=config.data_dir)
     check_subset(config, len(ds.y_train), ds.num_classes)
     check_noise(config, ds.num_classes)
+    if config.meta_set is not None:  # the meta set fits the (sub)set and holds every class
+        from .meta import check_meta_data
+
+        check_meta_data(config, ds.y_train.numpy(), ds.num_classes)
     parsed = noise.parse_noise(config.noise)
     if parsed.kind in _REAL_NOISE_DATASET:
         from ..noise._real import load_cifar_n

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
@@ -240,6 +241,14 @@ def learnable_hparams(loss: nn.Module, names: Optional[Sequence[str]] = None, *,
                 raise ValueError(f"meta_params: hyperparameter {key!r} of loss {label!r} cannot be meta-learned: {why}.")
             learned.append(item)
         skipped = {k: "not in meta_params" for k in hp if k not in names}
+        bad, error = _not_differentiable(loss, learned, num_classes)
+        if bad:
+            why = f" ({type(error).__name__}: {str(error).splitlines()[0][:120]})" if error else ""
+            raise ValueError(
+                f"meta_params: loss {label!r} is not differentiable in {', '.join(repr(b) for b in bad)} (its kernel "
+                f"treats it as a constant{why}), so it cannot be meta-learned. Name other hyperparameters in "
+                "meta_params, or use a loss whose hyperparameters enter as plain formulas (gce, agce, aul, ael, sce, "
+                "nce+agce, ...).")
     else:
         for key, value in hp.items():
             item, why = _why_not(loss, key, value)
@@ -247,6 +256,8 @@ def learnable_hparams(loss: nn.Module, names: Optional[Sequence[str]] = None, *,
                 item, why = None, "a numerical safeguard (name it in meta_params to learn it)"
             if item is not None and float(value) == 0.0 and item.constraint.lo == 0.0:
                 item, why = None, "0: its term is off (give it a positive start value to learn it)"
+            if item is not None and _not_differentiable(loss, [item], num_classes)[0]:
+                item, why = None, "the loss's kernel treats it as a constant (not differentiable in it)"
             if item is None:
                 skipped[key] = why
             else:
@@ -256,7 +267,6 @@ def learnable_hparams(loss: nn.Module, names: Optional[Sequence[str]] = None, *,
             raise ValueError(
                 f"meta_set: loss {label!r} has no continuous hyperparameter to meta-learn ({detail}). Choose a loss "
                 "with one (e.g. gce, agce, aul, ael, sce or nce+agce), or leave meta_set out.")
-    _check_differentiable(loss, learned, num_classes, label)
     return learned, skipped
 
 
@@ -274,32 +284,47 @@ def swapped_hparams(hparams: Sequence[LearnedHparam], values: Sequence[Any]):
             setattr(h.owner, h.attr, v)
 
 
-def _check_differentiable(loss: nn.Module, learned: Sequence[LearnedHparam], num_classes: int, label: str) -> None:
-    """The hypergradient needs ∂²L/∂z∂Λ: check on a small batch that it exists and is finite."""
+def _not_differentiable(loss: nn.Module, learned: Sequence[LearnedHparam], num_classes: int
+                        ) -> tuple[list[str], Optional[BaseException]]:
+    """The hypergradient needs ∂²L/∂z∂Λ. On a small float64 batch, autograd's mixed derivative (the
+    hyperparameters as 0-d tensors) must exist, be finite and agree with central differences of
+    ∂L/∂z in Λ (the hyperparameters as plain floats): a kernel that treats a hyperparameter as a
+    constant (a fused Function that takes it as a number) would give a gradient without it."""
     device = next((b.device for b in loss.buffers()), torch.device("cpu"))
     K = max(int(num_classes), getattr(loss, "min_classes", 1), 2)
     gen = torch.Generator().manual_seed(0)
-    z = torch.randn(6, K, generator=gen, dtype=torch.float64).to(device).requires_grad_(True)
+    z0 = torch.randn(6, K, generator=gen, dtype=torch.float64).to(device)
     y = (torch.arange(6) % K).to(device)
-    vals = [torch.tensor(float(getattr(h.owner, h.attr)), dtype=torch.float64, device=device, requires_grad=True)
-            for h in learned]
-    try:
-        with swapped_hparams(learned, vals):
+    w = torch.linspace(-1, 1, z0.numel(), dtype=torch.float64, device=device).view_as(z0)
+    start = [float(getattr(h.owner, h.attr)) for h in learned]
+
+    def s_of(values, create_graph=False):  # sum(w · ∂L/∂z)
+        z = z0.clone().requires_grad_(True)
+        with swapped_hparams(learned, values):
             out = loss(z, y)
-        (gz,) = torch.autograd.grad(out, z, create_graph=True)
-        mixed = torch.autograd.grad((gz * torch.linspace(-1, 1, gz.numel(), dtype=gz.dtype, device=device
-                                                         ).view_as(gz)).sum(), vals, allow_unused=True)
-        bad = [h.name for h, g in zip(learned, mixed) if g is None or not torch.isfinite(g).all()]
+        (gz,) = torch.autograd.grad(out, z, create_graph=create_graph)
+        return (gz * w).sum()
+
+    bad: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a kernel that turns a tensor into a number warns: it is refused below
+            vals = [torch.tensor(v, dtype=torch.float64, device=device, requires_grad=True) for v in start]
+            mixed = torch.autograd.grad(s_of(vals, create_graph=True), vals, allow_unused=True)
+            for i, (h, g) in enumerate(zip(learned, mixed)):
+                if g is None or not torch.isfinite(g).all():
+                    bad.append(h.name)
+                    continue
+                step = 1e-6 * max(1.0, abs(start[i]))
+                up, down = list(start), list(start)
+                up[i] += step
+                down[i] -= step
+                fd = (float(s_of(up)) - float(s_of(down))) / (2 * step)
+                if abs(float(g) - fd) > 1e-6 + 1e-3 * abs(fd):
+                    bad.append(h.name)
     except (TypeError, RuntimeError, ValueError) as e:
-        bad, error = [h.name for h in learned], e
-    else:
-        error = None
-    if bad:
-        why = f" ({type(error).__name__}: {str(error).splitlines()[0][:120]})" if error else ""
-        raise ValueError(
-            f"meta_params: loss {label!r} is not differentiable in {', '.join(repr(b) for b in bad)} (its kernel "
-            f"treats it as a constant{why}); it cannot be meta-learned. Name other hyperparameters in meta_params, "
-            "or use a loss whose hyperparameters enter as plain formulas (gce, agce, aul, ael, sce, nce+agce, ...).")
+        return [h.name for h in learned], e
+    return bad, None
 
 
 # -- the meta set ----------------------------------------------------------------------------------
@@ -346,8 +371,8 @@ def select_meta_set(meta_set, clean_labels, num_classes: int, seed: int) -> np.n
         return np.sort(idx)
     N = int(meta_set)
     if N >= n:
-        raise ValueError(f"meta_set={N} is larger than the data: the training set has {n} images"
-                         f"{' (after subset)' if n else ''}; use fewer than {n} (docs/meta.md, 'Options').")
+        raise ValueError(f"meta_set={N} is larger than the data: the run's training set has {n} images; use "
+                         f"fewer than {n} (docs/meta.md, 'Options').")
     if N < K:
         raise ValueError(f"meta_set={N} cannot hold every class: a class-balanced meta set needs at least "
                          f"{K} images (one per class) for {K} classes.")

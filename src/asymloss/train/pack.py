@@ -241,6 +241,9 @@ def train_pack(configs: Sequence[TrainConfig | dict], out_dirs: Optional[Sequenc
         raise ValueError("out_dirs: every run of a pack needs its own directory.")
     for c in configs:
         check_supported(c)
+        if c.meta_set is not None:
+            raise NotImplementedError("meta_set (meta-learned loss hyperparameters) is not supported in a pack; "
+                                      "train such runs one by one (asymloss.train.train, or a sweep without --pack).")
     runs = [_Run(i, c, o) for i, (c, o) in enumerate(zip(configs, outs))]
     results: list[Optional[dict]] = [None] * len(runs)
 
