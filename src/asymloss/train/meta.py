@@ -420,9 +420,12 @@ def meta_objective(model: nn.Module, loss_fn: nn.Module, hparams: Sequence[Learn
     def buffers():
         return {n: b.clone() for n, b in model.named_buffers()}
 
+    def wide(t):  # half-precision logits are computed in float32, as in the engine; float64 stays
+        return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
     with swapped_hparams(hparams, values):
         out = functional_call(model, {**dict(named), **buffers()}, (x,))
-        loss = loss_fn(out.float(), y)
+        loss = loss_fn(wide(out), y)
     if l1_weight:
         loss = loss + l1_weight * sum(p.abs().sum() for p in params)
     grads = torch.autograd.grad(loss, params, create_graph=True)
@@ -436,7 +439,7 @@ def meta_objective(model: nn.Module, loss_fn: nn.Module, hparams: Sequence[Learn
             d = d + momentum * m if nesterov else m
         new[name] = theta - lr * d
     out_meta = functional_call(model, {**new, **buffers()}, (x_meta,))
-    return F.cross_entropy(out_meta.float(), y_meta)
+    return F.cross_entropy(wide(out_meta), y_meta)
 
 
 # -- the learner the engine calls ---------------------------------------------------------------------
