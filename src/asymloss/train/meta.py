@@ -414,11 +414,14 @@ def meta_objective(model: nn.Module, loss_fn: nn.Module, hparams: Sequence[Learn
     The model and its buffers (batch-norm statistics) are not changed."""
     from torch.func import functional_call
 
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    # in the contiguous memory format: PyTorch's double backward of a channels-last convolution is
+    # about 2x slower on CPUs (the values are the same; the model's own parameters are not touched)
+    named = [(n, p.contiguous()) for n, p in model.named_parameters() if p.requires_grad]
     names, params = [n for n, _ in named], [p for _, p in named]
+    x, x_meta = x.contiguous(), x_meta.contiguous()
 
     def buffers():
-        return {n: b.clone() for n, b in model.named_buffers()}
+        return {n: b.clone(memory_format=torch.contiguous_format) for n, b in model.named_buffers()}
 
     def wide(t):  # half-precision logits are computed in float32, as in the engine; float64 stays
         return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
