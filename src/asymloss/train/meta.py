@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
@@ -517,7 +518,7 @@ class MetaLearner:
     def begin_epoch(self, epoch: int) -> None:
         self._gen = torch.Generator().manual_seed(_derive_seed(self.seed, epoch, 2))
         self._order: list[int] = []
-        self._loss_sum, self._count = 0.0, 0
+        self._loss_sum, self._count, self._seconds = 0.0, 0, 0.0
 
     def _meta_batch(self) -> torch.Tensor:
         while len(self._order) < self.batch_size:
@@ -531,6 +532,7 @@ class MetaLearner:
         self.steps += 1
         if not due:
             return
+        t0 = time.perf_counter()
         group = optimizer.param_groups[0]
         params = [p for p in model.parameters() if p.requires_grad]
         bufs = [optimizer.state.get(p, {}).get("momentum_buffer") for p in params]
@@ -549,11 +551,13 @@ class MetaLearner:
         self.meta_steps += 1
         self._loss_sum += float(meta_loss.detach())
         self._count += 1
+        self._seconds += time.perf_counter() - t0   # _apply() read the values back: the step has finished
 
     def end_epoch(self) -> dict[str, Any]:
-        """The epoch's entry: the hyperparameters at its end, its mean meta loss and meta steps."""
+        """The epoch's entry: the hyperparameters at its end, its mean meta loss, its meta steps and the
+        seconds they took (part of the epoch's ``seconds``)."""
         return {"hparams": self.current(), "meta_loss": self._loss_sum / self._count if self._count else None,
-                "meta_steps": self._count}
+                "meta_steps": self._count, "seconds": self._seconds}
 
     def describe(self) -> dict[str, Any]:
         """The run record's ``meta`` entry (what was learned, how, from how many trusted images)."""
