@@ -213,8 +213,13 @@ def _k_nfl(b: Batch, gamma: float, detach: bool) -> Tensor:
     if gamma == 0:
         return _k_nce(b)
     den = _focal_mass(b, gamma, detach)                  # first: gathers log p_y in the same Function
-    num = _focal_term(b, gamma, detach)
-    return num / den
+    if not detach:
+        return _focal_term(b, gamma, detach) / den
+    # detached factors: the ratio's backward reads the true values (exact double backward)
+    f, lp = _focal_factor(b.one_minus_p_y(), gamma), b.logp_y()
+    num = f * lp
+    den_true = _core.row_sum_tangent(den, b.logp(), "focal", gamma)
+    return _core.pseudo_ratio(_core.pseudo_view(num, f, lp), den, num, den_true)
 
 
 def _k_ngce(b: Batch, q: float, eps: float) -> Tensor:
@@ -327,7 +332,11 @@ def _k_nnfl(b: Batch, gamma: float, min_prob: float, detach: bool) -> Tensor:
     if gamma == 0:
         f = l
     elif detach:
-        f = _core.const_factor_mul(base.clamp_min(0.0).pow(gamma), l)
+        w = base.clamp_min(0.0).pow(gamma)
+        v = w * l - (1.0 - min_prob) ** gamma * lmin
+        vp = _core.pseudo_view(v, w, l)                 # the ratio's backward reads the true values
+        den = vp.sum(1)
+        return 1 - _core.pseudo_ratio(b.gather(vp), den, b.gather(v), _core.row_sum_tangent(den, l, "focal", gamma))
     else:
         f = _focal_factor(base, gamma) * l
     v = f - (1.0 - min_prob) ** gamma * lmin            # A - FL_k >= 0
