@@ -119,7 +119,11 @@ def _k_nnfl(b: Batch, gamma: float, min_prob: float, detach: bool) -> Tensor:
     if gamma == 0:
         f = l
     elif detach:
-        f = _core.const_factor_mul(base.clamp_min(0.0).pow(gamma), l)
+        w = base.clamp_min(0.0).pow(gamma)
+        v = w * l - (1.0 - min_prob) ** gamma * lmin
+        vp = _core.pseudo_view(v, w, l)                 # the ratio's backward reads the true values
+        den = vp.sum(1)
+        return 1 - _core.pseudo_ratio(b.gather(vp), den, b.gather(v), _core.row_sum_tangent(den, l, "focal", gamma))
     else:
         f = _focal_factor(base, gamma) * l
     v = f - (1.0 - min_prob) ** gamma * lmin            # A - FL_k >= 0

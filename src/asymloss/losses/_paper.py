@@ -203,8 +203,13 @@ def _k_nfl(b: Batch, gamma: float, detach: bool) -> Tensor:
     if gamma == 0:
         return _k_nce(b)
     den = _focal_mass(b, gamma, detach)                  # first: gathers log p_y in the same Function
-    num = _focal_term(b, gamma, detach)
-    return num / den
+    if not detach:
+        return _focal_term(b, gamma, detach) / den
+    # detached factors: the ratio's backward reads the true values (exact double backward)
+    f, lp = _focal_factor(b.one_minus_p_y(), gamma), b.logp_y()
+    num = f * lp
+    den_true = _core.row_sum_tangent(den, b.logp(), "focal", gamma)
+    return _core.pseudo_ratio(_core.pseudo_view(num, f, lp), den, num, den_true)
 
 
 @loss("ngce", cls="NGCE", kind="active", min_classes=2, needs_logp=True,
