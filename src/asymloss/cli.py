@@ -74,6 +74,8 @@ def version() -> None:
 
 @app.command("losses")
 def losses_cmd(
+    name: Optional[str] = typer.Argument(None, help="One loss (any spelling): its hyperparameters, "
+                                         "their allowed values, and what the theory knows of it."),
     preset: Optional[str] = typer.Option(
         None, "--preset", "-p", help="Show the hyperparameters this preset gives (e.g. paper:cifar10)."
     ),
@@ -83,6 +85,9 @@ def losses_cmd(
 
     from .losses import describe_loss, get_preset, list_losses, list_presets
 
+    if name is not None:
+        _describe_one_loss(name, preset)
+        return
     if preset is not None and preset.strip().lower() not in list_presets():
         from ._validation import unknown_name_error
 
@@ -190,6 +195,36 @@ def theory_cmd(
 # ---------------------------------------------------------------------------------------------
 # training
 # ---------------------------------------------------------------------------------------------
+
+def _describe_one_loss(name: str, preset: Optional[str]) -> None:
+    """``asymloss losses NAME``: the declaration of one loss."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .losses import describe_loss, get_preset
+
+    try:
+        info = describe_loss(name)
+        given = get_preset(preset, info["name"]) if preset is not None else {}
+    except (KeyError, ValueError, TypeError) as exc:
+        _fail(str(exc))
+        return
+    console.print(f"[bold]{escape(info['name'])}[/] ({info['class']}, {info['kind']}): {escape(info['summary'])}")
+    if info["hparams"]:
+        table = Table(title="hyperparameters", title_justify="left")
+        for col in ("name", "default", "allowed") + (("preset",) if preset else ()):
+            table.add_column(col, overflow="fold")
+        for k, v in info["hparams"].items():
+            cells = [k, f"{v:g}" if isinstance(v, float) else str(v), info["constraints"][k]]
+            if preset:
+                cells.append(str(given.get(k, "—")))
+            table.add_row(*cells)
+        console.print(table)
+    else:
+        console.print("no hyperparameters")
+    form = "a function of p_y alone (the theory's form)" if info["pointwise"] else "depends on more than p_y"
+    console.print(f"theory: {form}; presets: {', '.join(info['presets']) or 'none'}")
+
 
 @app.command("protocols")
 def protocols_cmd() -> None:

@@ -362,6 +362,97 @@ def const_factor_mul(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return _ConstFactorMul.apply(w, x)
 
 
+# A pseudo-gradient (a detached factor) is exact under double backward only while its value enters
+# the loss linearly: a later operation whose backward formula reads the value (a ratio's
+# ``-g a / b^2``) would read it through the pseudo-derivative's graph node. The helpers below keep
+# two tensors with the same value: a *pseudo* one, through which the first-order gradient flows,
+# and a *true* one, whose graph has the true derivative and which only backward formulas read, so
+# that the second derivative is that of the first-order gradient actually used.
+
+class _PseudoView(torch.autograd.Function):
+    """``value`` itself (a view), with the gradient ``w * g`` for ``x`` (``value = w * x + c``, ``w``
+    a constant for the first-order gradient, as :class:`_ConstFactorMul`) and none for ``value``."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(value, w, x):
+        return value.view_as(value)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[1])
+
+    @staticmethod
+    def backward(ctx, g):
+        (w,) = ctx.saved_tensors
+        return None, None, w * g
+
+
+def pseudo_view(value: torch.Tensor, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``value`` (``= w * x`` up to a constant) differentiated as ``w`` constant times ``x``; the true
+    ``value`` keeps its own graph for :func:`pseudo_ratio`."""
+    return _PseudoView.apply(value, w, x)
+
+
+class _RowSumTangent(torch.autograd.Function):
+    """``S`` itself (a view of a :meth:`Batch.row_sum` output), with the derivative of the row sum
+    ``kind`` (``c1``, ``c2``) w.r.t. ``logp``: the true derivative of a row sum whose own Function
+    gives a pseudo-derivative (``focal`` with a detached factor: pass ``c2 = 0``)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(S, logp, kind, c1, c2):
+        return S.view_as(S)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.kind, ctx.c1, ctx.c2 = inputs[2:]
+        ctx.save_for_backward(inputs[1])
+        ctx.set_materialize_grads(False)     # a first-order backward passes no gradient here
+
+    @staticmethod
+    def backward(ctx, g):
+        if g is None:
+            return None, None, None, None, None
+        (logp,) = ctx.saved_tensors
+        return None, _rs_derivative(ctx.kind, logp, ctx.c1, ctx.c2) * g.unsqueeze(1), None, None, None
+
+
+class _PseudoRatio(torch.autograd.Function):
+    """``a / b`` whose gradient flows through ``a`` and ``b`` (pseudo-derivatives), with the
+    backward formula ``(g / b, -g (a / b) / b)`` (``torch.div``'s, bit for bit) read from ``a_true``
+    and ``b_true``: the same values, whose graphs carry the true derivatives for a double backward."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(a, b, a_true, b_true):
+        return a / b
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[2], inputs[3])
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        return g / b, -g * ((a / b) / b), None, None
+
+
+def row_sum_tangent(S: torch.Tensor, logp: torch.Tensor, kind: str, c1: float = 0.0,
+                    c2: float = 0.0) -> torch.Tensor:
+    """``S`` with the derivative of the row sum ``kind`` (``c1``, ``c2``) w.r.t. ``logp`` (see
+    :class:`_RowSumTangent`)."""
+    return _RowSumTangent.apply(S, logp, kind, c1, c2)
+
+
+def pseudo_ratio(a: torch.Tensor, b: torch.Tensor, a_true: torch.Tensor, b_true: torch.Tensor) -> torch.Tensor:
+    """``a / b`` for pseudo-differentiated ``a``, ``b`` (see :class:`_PseudoRatio`)."""
+    return _PseudoRatio.apply(a, b, a_true, b_true)
+
+
 class _LogProbY(torch.autograd.Function):
     """``log p_y = z_y - logsumexp(z)`` with a gradient exact near ``p_y = 1``::
 

@@ -18,57 +18,43 @@ import re
 from typing import Optional
 
 from .._validation import check_number, unknown_name_error
-from . import modules as M
-from .presets import L1_PENALTY, PRESET_ENGINE, PRESET_NOTES, PRESETS
+from ._base import ActivePassive, Loss
+from ._define import COMMON as _COMMON, get_definition, on_define, on_validate
+from .modules import CLASSES
+from .presets import PRESET_ENGINE, PRESETS
 
 __all__ = ["create_loss", "list_losses", "list_presets", "get_preset", "describe_loss", "resolve_name",
-           "preset_engine_settings"]
+           "preset_engine_settings", "get_definition"]
 
-_CLASSES = [
-    M.CE, M.FocalLoss, M.MAE, M.RCE, M.GCE, M.SCE, M.NCE, M.NFL, M.NGCE, M.NMAE, M.NRCE,
-    M.AGCE, M.AUL, M.AEL, M.ANorm, M.NNCE, M.AMSE, M.CEEps,
-    M.NCEandAGCE, M.NCEandAUL, M.NCEandAEL, M.NCEandRCE, M.NCEandMAE, M.NFLandRCE,
-    M.NFLandAGCE, M.NFLandAUL, M.NFLandAEL, M.ANLCE, M.JALCE, M.CEEpsandMAE,
-    M.TaylorCE, M.Poly1CE, M.NNFL, M.FLEps, M.JS, M.LDRKL, M.JALFL, M.ANLFL, M.FLEpsandMAE,
-    M.LogitClip, M.CELC, M.BiTempered,
-]
-LOSSES: dict[str, type] = {cls.name: cls for cls in _CLASSES}
-
-_EXTRA_ALIASES = {
-    "cross_entropy": "ce", "crossentropy": "ce", "cross_entropy_loss": "ce",
-    "fl": "focal", "focal_loss": "focal",
-    "auel": "aul", "aueloss": "aul", "aexp": "ael", "aexploss": "ael", "agceloss": "agce",
-    "anormloss": "anorm", "mean_absolute_error": "mae", "reverse_cross_entropy": "rce",
-    "generalized_cross_entropy": "gce", "normalized_cross_entropy": "nce",
-    "normalized_focal_loss": "nfl", "symmetric_cross_entropy": "sce",
-    "anl": "anl_ce", "anlce": "anl_ce", "jal": "jal_ce", "jalce": "jal_ce",
-    "eps_softmax": "ce_eps", "ceeps": "ce_eps", "ce_epsilon": "ce_eps",
-    "taylor": "taylor_ce", "taylor_cross_entropy": "taylor_ce", "poly1": "poly1_ce", "poly_loss": "poly1_ce",
-    "polyloss": "poly1_ce", "anlfl": "anl_fl", "jalfl": "jal_fl", "nflandamse": "jal_fl",
-    "nflandnnfl": "anl_fl", "fleps": "fl_eps", "fl_epsilon": "fl_eps", "focal_eps": "fl_eps",
-    "jensen_shannon": "js", "jsd": "js", "ldr": "ldr_kl", "ldrkl": "ldr_kl", "ldrloss_v1": "ldr_kl",
-    "bitempered": "bi_tempered", "bi_tempered_logistic": "bi_tempered", "bitemperedloss": "bi_tempered",
-    "lc": "logit_clip", "logitclip": "logit_clip", "lc(ce)": "ce_lc", "ceandlc": "ce_lc",
-}
-
-_COMMON = ("weight", "ignore_index", "reduction")
+#: canonical name -> module class (derived from the declarations)
+LOSSES: dict[str, type] = CLASSES
 
 
 def _key(name: str) -> str:
     return re.sub(r"and|[^a-z0-9]", "", name.lower())
 
 
-def _build_aliases() -> dict[str, str]:
-    table: dict[str, str] = {}
-    for canon, cls in LOSSES.items():
-        for alias in (canon, cls.__name__):
-            table[_key(alias)] = canon
-    for alias, canon in _EXTRA_ALIASES.items():
-        table[_key(alias)] = canon
-    return table
+_ALIASES: dict[str, str] = {}
 
 
-_ALIASES = _build_aliases()
+def _spellings(d) -> set:
+    return {_key(alias) for alias in (d.name, d.cls_name, d.func_name, *d.aliases)}
+
+
+def _check_aliases(d) -> None:
+    taken = {k: _ALIASES[k] for k in _spellings(d) if _ALIASES.get(k, d.name) != d.name}
+    if taken:
+        raise ValueError(f"loss {d.name!r}: its spellings {sorted(taken)} already name "
+                         f"{sorted(set(taken.values()))}; choose other aliases.")
+
+
+def _add_aliases(d) -> None:
+    _check_aliases(d)
+    _ALIASES.update(dict.fromkeys(_spellings(d), d.name))
+
+
+on_define(_add_aliases)
+on_validate(_check_aliases)
 
 
 def resolve_name(name: str) -> str:
@@ -94,12 +80,10 @@ def _split_combo(name: str) -> Optional[tuple[str, str]]:
 
 
 def hparam_defaults(cls) -> dict:
-    """Hyperparameters (constructor keywords other than weight/ignore_index/reduction/num_classes) and defaults."""
-    sig = inspect.signature(cls.__init__)
-    return {
-        p.name: p.default for p in list(sig.parameters.values())[1:]
-        if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in _COMMON + ("num_classes",)
-    }
+    """The constructor keywords of a loss class (its declared hyperparameters, and a wrapper's
+    ``loss``) with their defaults; not weight/ignore_index/reduction/num_classes."""
+    return {k: p.default for k, p in inspect.signature(cls).parameters.items()
+            if k not in (*_COMMON, "num_classes") and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
 
 
 def list_losses() -> list[str]:
@@ -144,9 +128,12 @@ def get_preset(preset: str, name: str) -> dict:
     """
     key = _check_preset(preset)
     canon = resolve_name(name)
+    d = get_definition(canon)
     if canon in PRESETS[key]:
-        return dict(PRESETS[key][canon])
-    if not hparam_defaults(LOSSES[canon]):
+        values = dict(PRESETS[key][canon])
+        d.bind(values, owner=f"preset {key!r}: {canon}")     # the declaration validates the preset
+        return values
+    if not d.params:
         return {}
     others = presets_defining(canon)
     where = f"presets that define it: {', '.join(others)}" if others else "no preset defines it"
@@ -157,12 +144,12 @@ def get_preset(preset: str, name: str) -> dict:
 
 
 def describe_loss(name: str) -> dict:
-    """Name, class, role, hyperparameters with defaults, presets and summary of a loss."""
+    """Name, class, role, hyperparameters with defaults and allowed values, presets and summary of a loss."""
     canon = resolve_name(name)
-    cls = LOSSES[canon]
-    doc = (inspect.getdoc(cls) or "").split("\n")[0]
-    return {"name": canon, "class": cls.__name__, "kind": cls.kind, "hparams": hparam_defaults(cls),
-            "presets": presets_defining(canon), "summary": doc}
+    d = get_definition(canon)
+    return {"name": canon, "class": d.cls_name, "kind": d.kind, "hparams": d.defaults(),
+            "constraints": {k: p.describe(k) for k, p in d.params.items()},
+            "pointwise": d.pointwise, "presets": presets_defining(canon), "summary": d.summary}
 
 
 def _check_overrides(label: str, allowed, overrides: dict) -> None:
@@ -184,17 +171,17 @@ def _split_clip(name: str) -> Optional[str]:
     return None
 
 
-def _create_clipped(base: str, num_classes, preset, overrides) -> M.Loss:
+def _create_clipped(base: str, num_classes, preset, overrides) -> Loss:
     """LogitClip around ``create_loss(base, preset=preset, ...)``: tau, p, legacy_threshold and the
     common arguments go to the wrapper, every other override to the wrapped loss."""
-    clip_keys = ("tau", "p", "legacy_threshold")
-    clip = {k: overrides[k] for k in clip_keys + _COMMON if k in overrides}
+    wrapper = LOSSES["logit_clip"]
+    clip = {k: overrides[k] for k in (*wrapper.definition.params, *_COMMON) if k in overrides}
     inner = create_loss(base, preset=preset, **{k: v for k, v in overrides.items() if k not in clip})
-    return M.LogitClip(inner, num_classes=num_classes, **clip)
+    return wrapper(inner, num_classes=num_classes, **clip)
 
 
 def create_loss(name: str, num_classes: Optional[int] = None, preset: Optional[str] = None,
-                **overrides) -> M.Loss:
+                **overrides) -> Loss:
     """Build a loss module by name.
 
     Args:
@@ -224,7 +211,7 @@ def create_loss(name: str, num_classes: Optional[int] = None, preset: Optional[s
         return _create_combo(name, pair, num_classes, preset, overrides)
     cls = LOSSES[canon]
     params = get_preset(preset, canon) if preset is not None else {}
-    _check_overrides(canon, list(hparam_defaults(cls)) + list(_COMMON), overrides)
+    _check_overrides(canon, [*hparam_defaults(cls), *_COMMON], overrides)
     params.update(overrides)
     return cls(**params, num_classes=num_classes)
 
@@ -243,7 +230,7 @@ def _create_combo(name, pair, num_classes, preset, overrides):
         )
     ha, hp = hparam_defaults(active_cls), hparam_defaults(passive_cls)
     parts, combo, common = split_combo_params(name, ha, hp, overrides)
-    return M.ActivePassive(active_cls(**parts[0]), passive_cls(**parts[1]),
+    return ActivePassive(active_cls(**parts[0]), passive_cls(**parts[1]),
                            combo.get("alpha", 1.0), combo.get("beta", 1.0), num_classes=num_classes, **common)
 
 

@@ -366,7 +366,7 @@ def _canonical_name(loss_name: str, fixed: dict):
     except (ImportError, RuntimeError):  # pragma: no cover - only before the losses part exists
         return loss_name.lower(), dict(fixed)
     res = resolve_loss(reg.create_loss(loss_name, **fixed), {})
-    return res.name, res.params
+    return res.name, {k: v for k, v in res.params.items() if k in BOUNDED_PARAMETERS.get(res.name, ())}
 
 
 # ------------------------------------------------------------------------------------------------

@@ -7,10 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .._validation import check_number
 
 __all__ = [
-    "POINTWISE",
     "closed_form_ratio",
     "agce_ratio",
     "aul_ratio",
@@ -20,86 +18,44 @@ __all__ = [
     "BOUNDED_PARAMETERS",
 ]
 
-# Losses of the form L(u, y) = ℓ(u_y) that have a closed-form asymmetry ratio, with the
-# parameters the ratio depends on.
-POINTWISE = {
-    "agce": ("a", "q"),
-    "aul": ("a", "q"),
-    "ael": ("a",),
-    "mae": (),
-    "rce": (),
-    "nmae": (),
-    "ce": (),
-    "focal": (),
-    "gce": ("q",),
-    "sce": ("alpha", "beta"),
-    "taylor_ce": ("t",),
-    "poly1_ce": ("epsilon",),
-}
-
-# (loss, parameter) pairs for which parameter_bound has a closed form.
+# (loss, parameter) pairs for which parameter_bound has a closed form (the inverses below).
 BOUNDED_PARAMETERS = {"agce": ("a", "q"), "aul": ("a", "q"), "ael": ("a",), "gce": ("q",)}
 
 
-def agce_ratio(a: float, q: float) -> float:
-    """r(AGCE) = ((a+1)/a)^(q−1) for q ≤ 1, else 1. ``a > 0, q > 0``."""
-    check_number("a", a, gt=0)
-    check_number("q", q, gt=0)
-    if q >= 1:
-        return 1.0
-    # ((a+1)/a)^(q-1) = exp((q-1) * log1p(1/a)), accurate for tiny and huge a
-    return math.exp((q - 1.0) * math.log1p(1.0 / a))
+def _definition(name: str):
+    from ..losses import get_definition
 
-
-def aul_ratio(a: float, q: float) -> float:
-    """r(AUL) = ((a−1)/a)^(q−1) for q > 1, else 1. ``a > 1, q > 0``."""
-    check_number("a", a, gt=1)
-    check_number("q", q, gt=0)
-    if q <= 1:
-        return 1.0
-    return math.exp((q - 1.0) * math.log1p(-1.0 / a))
-
-
-def ael_ratio(a: float) -> float:
-    """r(AEL) = exp(−1/a). ``a > 0``."""
-    check_number("a", a, gt=0)
-    return math.exp(-1.0 / a)
+    return get_definition(name)
 
 
 def closed_form_ratio(name: str, params: dict) -> float:
-    """Closed-form asymmetry ratio of the pointwise loss ``name`` with ``params``.
+    """Closed-form asymmetry ratio of the registered ℓ(p_y) loss ``name`` with ``params`` (the
+    others take their defaults), from the loss's declaration; ``KeyError`` when it has none.
 
     CE, focal and Poly-1 have ℓ(0) = ∞ and GCE (q < 1) has ℓ′(0) = −∞, so r = 0; Taylor-CE of
     order t has |ℓ′| from 1 (u = 1) to t (u = 0), so r = 1/t; MAE, RCE and NMAE are
     linear in u_y (r = 1); GCE with q ≥ 1 is concave (r = 1); SCE = α·CE + β·RCE has r = 0 when
     α > 0 and r = 1 when α = 0.
     """
-    if name == "agce":
-        return agce_ratio(params["a"], params["q"])
-    if name == "aul":
-        return aul_ratio(params["a"], params["q"])
-    if name == "ael":
-        return ael_ratio(params["a"])
-    if name in ("mae", "rce", "nmae"):
-        return 1.0
-    if name in ("ce", "focal"):
-        return 0.0
-    if name == "gce":
-        q = check_number("q", params["q"], gt=0)
-        return 0.0 if q < 1 else 1.0
-    if name == "taylor_ce":
-        # |ℓ′(u)| = sum_{k=1}^t (1 − u)^(k−1): t at u = 0, 1 at u = 1
-        return 1.0 / check_number("t", params["t"], ge=1)
-    if name == "poly1_ce":
-        check_number("epsilon", params["epsilon"], ge=-1)
-        return 0.0  # ℓ′(u) = −1/u − epsilon is unbounded at u = 0, like CE
-    if name == "sce":
-        alpha = check_number("alpha", params["alpha"], ge=0)
-        beta = check_number("beta", params["beta"], ge=0)
-        if alpha == 0 and beta == 0:
-            raise ValueError("SCE with alpha = beta = 0 is the zero loss; its asymmetry ratio is undefined.")
-        return 0.0 if alpha > 0 else 1.0
-    raise KeyError(name)
+    d = _definition(name)
+    if d.ratio is None:
+        raise KeyError(name)
+    return d.ratio(**d.bind({k: v for k, v in params.items() if k in d.params}))
+
+
+def agce_ratio(a: float, q: float) -> float:
+    """r(AGCE) = ((a+1)/a)^(q−1) for q ≤ 1, else 1. ``a > 0, q > 0``."""
+    return closed_form_ratio("agce", {"a": a, "q": q})
+
+
+def aul_ratio(a: float, q: float) -> float:
+    """r(AUL) = ((a−1)/a)^(q−1) for q > 1, else 1. ``a > 1, q > 0``."""
+    return closed_form_ratio("aul", {"a": a, "q": q})
+
+
+def ael_ratio(a: float) -> float:
+    """r(AEL) = exp(−1/a). ``a > 0``."""
+    return closed_form_ratio("ael", {"a": a})
 
 
 @dataclass(frozen=True)
@@ -143,13 +99,9 @@ class ParameterBound:
         return x <= self.value
 
 
-_DOMAINS = {("agce", "a"): "a > 0", ("agce", "q"): "q > 0", ("aul", "a"): "a > 1",
-            ("aul", "q"): "q > 0", ("ael", "a"): "a > 0", ("gce", "q"): "q > 0"}
-
-
 def parameter_bound(name: str, param: str, rt: float, fixed: dict) -> ParameterBound:
     """Closed-form set of ``param`` values with r(ℓ) ≥ r̃ (docs/theory.md, 'Smallest parameters'), for r̃ = ``rt``."""
-    domain = _DOMAINS[(name, param)]
+    domain = _definition(name).params[param].describe(param)
     label = f"{name.upper()}({', '.join(f'{k}={v:g}' for k, v in fixed.items())})" if fixed else name.upper()
 
     def bound(kind, value, text):

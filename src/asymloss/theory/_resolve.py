@@ -16,7 +16,6 @@ from typing import Callable
 
 import numpy as np
 
-from ._closed import POINTWISE
 from ._ratio import vectorise
 
 __all__ = ["ResolvedLoss", "resolve_loss", "registry"]
@@ -40,9 +39,11 @@ class ResolvedLoss:
     general: Callable | None = None  # NumPy L(U, k)
     equivariant: bool = True  # invariant under relabelling the classes
 
+    ratio: Callable | None = None  # the declaration's closed-form asymmetry ratio
+
     @property
     def closed_form(self) -> bool:
-        return self.name in POINTWISE and all(p in self.params for p in POINTWISE[self.name])
+        return self.ratio is not None
 
 
 def _n_positional(fn) -> int | None:
@@ -64,26 +65,35 @@ def _fmt(params: dict) -> str:
     return ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in params.items())
 
 
+def _declared_pointwise(module) -> bool | None:
+    """Whether a registered loss module is declared ℓ(p_y) (a combination: both parts are);
+    None for a module asymloss does not know."""
+    d = getattr(module, "definition", None)
+    if d is not None:
+        return d.pointwise
+    if getattr(module, "name", None) == "active_passive":
+        parts = (_declared_pointwise(module.active), _declared_pointwise(module.passive))
+        return None if None in parts else all(parts)
+    return None
+
+
 def _from_module(module, name_hint: str | None = None) -> ResolvedLoss:
+    d = getattr(module, "definition", None)
     name = getattr(module, "name", None)
     name = name if isinstance(name, str) and name else None
     hp = module.hparams() if callable(getattr(module, "hparams", None)) else {}
     hp = {k: v for k, v in hp.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    params = {p: float(getattr(module, p)) for p in POINTWISE.get(name, ()) if hasattr(module, p)}
     if name == "active_passive":
         name = f"{module.active.name}+{module.passive.name}"
     if name is not None:
         label = f"{name.upper()}({_fmt(hp)})" if hp else name.upper()
     else:
         label = name_hint or repr(module).split("\n")[0]
-    pointwise = _module_pointwise(module) if name not in _NOT_POINTWISE else None
-    return ResolvedLoss(label=label, name=name, params=params, module=module, pointwise=pointwise)
-
-
-# registry losses that depend on the whole probability vector, not on u_y alone
-_NOT_POINTWISE = {"nce", "nfl", "ngce", "nrce", "anorm", "nnce", "amse",
-                  "nnfl", "js", "ldr_kl", "fl_eps", "fl_eps+mae", "jal_fl", "anl_fl", "bi_tempered",
-                  "logit_clip", "ce_lc"}
+    declared = _declared_pointwise(module)
+    pointwise = _module_pointwise(module) if declared is not False else None
+    ratio = d.ratio if d is not None and d.ratio is not None and declared else None
+    params = dict(hp) if ratio is not None else {}
+    return ResolvedLoss(label=label, name=name, params=params, module=module, pointwise=pointwise, ratio=ratio)
 
 
 def _module_pointwise(module):
