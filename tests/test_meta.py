@@ -128,6 +128,13 @@ def test_ranges_are_read_from_the_losses_own_checks(name, expected):
     assert all("safeguard" in why for k, why in skipped.items() if k in ("eps", "A"))
 
 
+def test_an_ad_hoc_combination_gives_its_ranges_through_its_checks():
+    loss = asymloss.ActivePassive(asymloss.create_loss("nce"), asymloss.create_loss("aul"), alpha=1, beta=2)
+    learned, _ = learnable_hparams(loss)
+    assert {h.name: h.constraint.describe() for h in learned} == {"alpha": ">= 0", "beta": ">= 0", "a": "> 1",
+                                                                  "q": "> 0"}
+
+
 @pytest.mark.parametrize("c, inside", [
     (Constraint(0.0, True, 1.0, False), lambda v: 0 < v <= 1),
     (Constraint(1.0, True), lambda v: v > 1),

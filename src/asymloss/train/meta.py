@@ -14,9 +14,9 @@ set. Every ``meta_every`` steps, before the real step on the noisy batch ``(x, �
 4. the real step then uses the updated Λ (plain Python floats on the loss module, so the real step
    is the engine's usual one).
 
-Valid ranges hold by construction: each hyperparameter's range is read from the check its loss
-declares (the bounds ``check_number`` compares it with when the loss is built) and mapped by the
-kind of range, never by the loss's name (:data:`TRANSFORMS`): ``lo < Λ < hi`` (or closed) →
+Valid ranges hold by construction: each hyperparameter's range is read from its loss's declaration
+(``Real(default, gt=..., le=...)``; docs/adding-a-loss.md) and mapped by the kind of range, never by
+the loss's name (:data:`TRANSFORMS`): ``lo < Λ < hi`` (or closed) →
 ``lo + (hi − lo)·sigmoid(u)``; ``Λ > lo`` → ``lo + softplus(u)``; ``Λ < hi`` → ``hi − softplus(u)``.
 So GCE's ``q ∈ (0, 1]`` is ``sigmoid(u)``, AUL's ``a > 1`` is ``1 + softplus(u)``, AGCE's
 ``a, q > 0`` and a combination's ``alpha, beta ≥ 0`` are ``softplus(u)``.
@@ -149,8 +149,24 @@ class _Probe(float):
 
 
 def _declared_constraint(owner: nn.Module, attr: str) -> Optional[Constraint]:
-    """Build ``owner``'s loss again with ``attr`` a :class:`_Probe`: the bounds its own validation
-    compares the value with are the declared range. ``None`` when the loss cannot be rebuilt so."""
+    """The range of ``owner``'s hyperparameter ``attr`` as its loss declares it: the bounds of its
+    ``Real`` parameter (docs/adding-a-loss.md, 'The declaration'); ``None`` when it is not a real
+    number or there is no range to read."""
+    definition = getattr(owner, "definition", None)
+    if definition is not None and attr in definition.params:
+        p = definition.params[attr]
+        if not p.continuous:
+            return None
+        lo, lo_open = (p.gt, True) if p.gt is not None else (p.ge, False)
+        hi, hi_open = (p.lt, True) if p.lt is not None else (p.le, False)
+        return Constraint(None if lo is None else float(lo), lo_open, None if hi is None else float(hi), hi_open)
+    return _probed_constraint(owner, attr)
+
+
+def _probed_constraint(owner: nn.Module, attr: str) -> Optional[Constraint]:
+    """For a hand-written loss class without a declaration (an ad-hoc ``ActivePassive``): build it
+    again with ``attr`` a :class:`_Probe`; the bounds its validation compares the value with are
+    its range. ``None`` when the loss cannot be rebuilt so."""
     from ..losses.modules import ActivePassive
 
     probe = _Probe(getattr(owner, attr))
@@ -179,8 +195,10 @@ def _resolve(module: nn.Module, key: str):
     ``None`` when it is not one plain attribute (a value shared by two parts, a property)."""
     from ..losses.modules import ActivePassive, Loss
 
-    if key in getattr(module, "hparam_names", ()) and key in vars(module):
-        return module, key
+    if key in getattr(module, "hparam_names", ()):
+        attr = getattr(type(module), key, None)
+        if key in vars(module) or (isinstance(attr, property) and attr.fset is not None):
+            return module, key   # a plain attribute, or a combination's property that sets its part(s)
     if isinstance(module, ActivePassive):
         parts = [("active_", module.active), ("passive_", module.passive)]
     elif isinstance(getattr(module, "loss", None), Loss):   # a wrapper (LogitClip)
