@@ -15,7 +15,8 @@ def plot_meta_trajectory(records: Union[dict, Sequence[dict]], *, labels: Option
                          title: Optional[str] = None, ncols: int = 3):
     """A ``matplotlib.figure.Figure``: one panel per meta-learned hyperparameter (``loss: name`` when
     the runs' losses differ), its value against the epoch (0 = the start value), one line per run
-    record (``labels``; default: noise and seed), the start value dashed.
+    record (``labels``; default: noise and seed; one colour per label across the panels), the start
+    value dashed.
 
     Raises ``ValueError`` when no record holds meta-learned hyperparameters."""
     from .._extras import require
@@ -46,9 +47,13 @@ def plot_meta_trajectory(records: Union[dict, Sequence[dict]], *, labels: Option
     for ax in axes[n:]:
         ax.set_visible(False)
     cmap = matplotlib.colormaps["tab10"]
+    colours = {}   # one colour per label, the same in every panel
+    for lines in panels.values():
+        for _, label, _ in lines:
+            colours.setdefault(label, cmap(len(colours) % 10))
     for ax, (key, lines) in zip(axes, panels.items()):
         for i, label, values in lines:
-            ax.plot(range(len(values)), values, marker="o", ms=3, lw=1.4, color=cmap(i % 10), label=label)
+            ax.plot(range(len(values)), values, marker="o", ms=3, lw=1.4, color=colours[label], label=label)
         starts = {round(v[0], 12) for _, _, v in lines}
         for s in starts:
             ax.axhline(s, color="grey", lw=1, ls="--", zorder=0)
@@ -56,7 +61,11 @@ def plot_meta_trajectory(records: Union[dict, Sequence[dict]], *, labels: Option
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
-    axes[0].legend(fontsize=7)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=c, marker="o", ms=3, lw=1.4, label=lab) for lab, c in colours.items()]
+    handles.append(Line2D([], [], color="grey", lw=1, ls="--", label="start value"))
+    axes[0].legend(handles=handles, fontsize=7)
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
