@@ -156,12 +156,18 @@ def mnist_mini(data_dir: str, figures: bool) -> None:
         print(_cli("table", str(store)))
         print(_cli("table", str(store), "--metric", "best"))
         if figures:
-            out = Path(tmp) / "fig"
-            print(_cli("plot", str(store), "--out", str(out)))
-            for name in ("curves", "ratio"):
-                target = REPO / "docs" / "img" / f"mnist-mini-{name}.png"
-                target.write_bytes((out / f"{name}.png").read_bytes())
-                print(f"wrote {target.relative_to(REPO)}")
+            _figures(store, "mnist-mini")
+
+
+def _figures(store: Path, prefix: str) -> None:
+    """The sweep's curves and ratio figures, as docs/img/<prefix>-curves.png and -ratio.png."""
+    with tempfile.TemporaryDirectory(prefix="asymloss-readme-") as tmp:
+        out = Path(tmp) / "fig"
+        print(_cli("plot", str(store), "--out", str(out)))
+        for name in ("curves", "ratio"):
+            target = REPO / "docs" / "img" / f"{prefix}-{name}.png"
+            target.write_bytes((out / f"{name}.png").read_bytes())
+            print(f"wrote {target.relative_to(REPO)}")
 
 
 #: the committed sweep of the later losses (resumable: an interrupted run of this target continues it)
@@ -175,13 +181,7 @@ def later_losses(data_dir: str, figures: bool, workers: int = 2) -> None:
                "--threads-per-run", "1", "--no-progress"))
     print(_cli("table", str(LATER_STORE)))
     if figures:
-        with tempfile.TemporaryDirectory(prefix="asymloss-readme-") as tmp:
-            out = Path(tmp) / "fig"
-            print(_cli("plot", str(LATER_STORE), "--out", str(out)))
-            for name in ("curves", "ratio"):
-                target = REPO / "docs" / "img" / f"later-losses-{name}.png"
-                target.write_bytes((out / f"{name}.png").read_bytes())
-                print(f"wrote {target.relative_to(REPO)}")
+        _figures(LATER_STORE, "later-losses")
 
 
 def main(argv=None) -> int:
