@@ -18,6 +18,7 @@ import re
 from typing import Optional
 
 from .._validation import check_number, unknown_name_error
+from . import _mechanics as X
 from . import modules as M
 from .presets import L1_PENALTY, PRESET_ENGINE, PRESET_NOTES, PRESETS
 
@@ -31,6 +32,7 @@ _CLASSES = [
     M.NFLandAGCE, M.NFLandAUL, M.NFLandAEL, M.ANLCE, M.JALCE, M.CEEpsandMAE,
     M.TaylorCE, M.Poly1CE, M.NNFL, M.FLEps, M.JS, M.LDRKL, M.JALFL, M.ANLFL, M.FLEpsandMAE,
     M.LogitClip, M.CELC, M.BiTempered,
+    X.CESR, X.FLSR, X.GCESR, X.GJS, X.ALDRKL, X.NLNL,  # docs/training-mechanics.md
 ]
 LOSSES: dict[str, type] = {cls.name: cls for cls in _CLASSES}
 
@@ -123,8 +125,10 @@ def _check_preset(preset: str) -> str:
 
 def preset_engine_settings(preset: str) -> dict:
     """The training-engine settings a preset's method trains with (``l1_weight``,
-    ``weight_decay``), or ``{}`` (a new dict)."""
-    return dict(PRESET_ENGINE.get(_check_preset(preset), {}))
+    ``weight_decay``, ``loss_schedule``), or ``{}`` (a new dict)."""
+    import copy
+
+    return copy.deepcopy(PRESET_ENGINE.get(_check_preset(preset), {}))
 
 
 def presets_defining(name: str) -> list[str]:
