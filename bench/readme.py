@@ -5,6 +5,7 @@ MNIST sweep, each with the machine and thread count that produced it.
     python bench/readme.py spread            # how much the demo moves between CPUs (emulated)
     python bench/readme.py digits            # the digits sweep: table (and, with --figures, its plots)
     python bench/readme.py mnist-mini        # the 32-run MNIST sweep (about 20 minutes on 2 cores)
+    python bench/readme.py later-losses      # grid later-losses-mnist on a subset (under an hour on 2 cores)
     python bench/readme.py all               # all of the above
 
 ``spread`` runs the demo (every loss × noise × seed, one thread per run) once per *CPU flavour*: this
@@ -155,17 +156,38 @@ def mnist_mini(data_dir: str, figures: bool) -> None:
         print(_cli("table", str(store)))
         print(_cli("table", str(store), "--metric", "best"))
         if figures:
-            out = Path(tmp) / "fig"
-            print(_cli("plot", str(store), "--out", str(out)))
-            for name in ("curves", "ratio"):
-                target = REPO / "docs" / "img" / f"mnist-mini-{name}.png"
-                target.write_bytes((out / f"{name}.png").read_bytes())
-                print(f"wrote {target.relative_to(REPO)}")
+            _figures(store, "mnist-mini")
+
+
+def _figures(store: Path, prefix: str) -> None:
+    """The sweep's curves and ratio figures, as docs/img/<prefix>-curves.png and -ratio.png."""
+    with tempfile.TemporaryDirectory(prefix="asymloss-readme-") as tmp:
+        out = Path(tmp) / "fig"
+        print(_cli("plot", str(store), "--out", str(out)))
+        for name in ("curves", "ratio"):
+            target = REPO / "docs" / "img" / f"{prefix}-{name}.png"
+            target.write_bytes((out / f"{name}.png").read_bytes())
+            print(f"wrote {target.relative_to(REPO)}")
+
+
+#: the committed sweep of the later losses (resumable: an interrupted run of this target continues it)
+LATER_STORE = REPO / "results" / "later-losses-mnist"
+
+
+def later_losses(data_dir: str, figures: bool, workers: int = 2) -> None:
+    print(f"machine: {machine()}; {workers} workers × 1 thread")
+    print(_cli("sweep", "--grid", "later-losses-mnist", "--epochs", "10", "--subset", "5000",
+               "--data-dir", data_dir, "--out", str(LATER_STORE), "--max-workers", str(workers),
+               "--threads-per-run", "1", "--no-progress"))
+    print(_cli("table", str(LATER_STORE)))
+    if figures:
+        _figures(LATER_STORE, "later-losses")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=("demo", "spread", "digits", "mnist-mini", "all"))
+    ap.add_argument("what", choices=("demo", "spread", "digits", "mnist-mini", "later-losses", "all"))
+    ap.add_argument("--workers", type=int, default=2, help="later-losses: runs at a time (one thread each).")
     ap.add_argument("--data-dir", default=str(DEFAULT_DATA), help="Where mnist.npz is (mnist-mini).")
     ap.add_argument("--figures", action="store_true", help="Also write the README's figures into docs/img/.")
     ap.add_argument("--flavour", choices=sorted(FLAVOURS), default="native",
@@ -179,6 +201,8 @@ def main(argv=None) -> int:
         digits(a.figures, a.flavour)
     if a.what in ("mnist-mini", "all"):
         mnist_mini(a.data_dir, a.figures)
+    if a.what in ("later-losses", "all"):
+        later_losses(a.data_dir, a.figures, a.workers)
     return 0
 
 

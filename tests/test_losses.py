@@ -205,6 +205,14 @@ def per_sample(name, z, y, **hp):
     elif name == "fl_eps+mae":
         fl = fl_eps_(hp.get("m", 1e5), hp.get("gamma", 0.1), hp.get("detach", True))
         out = hp.get("alpha", 0.01) * fl + hp.get("beta", 5.0) * mae_(2.0)
+    elif name in ("ce_sr", "fl_sr", "gce_sr"):   # Sparse Regularization: base loss on z' + lam sum_k p'_k^p
+        tau, pn, lam = hp.get("tau", 0.5), hp.get("p", 0.1), hp.get("lam", 1.2)
+        zz = z.double()
+        zn = zz / (tau * zz.norm(dim=1, keepdim=True).clamp_min(1e-12)) if hp.get("normalize", True) else zz / tau
+        base = {"ce_sr": ("ce", {}), "fl_sr": ("focal", {"gamma": hp.get("gamma", 0.5), "detach": True}),
+                "gce_sr": ("gce", {"q": hp.get("q", 0.01)})}[name]
+        reg = (torch.softmax(zn, 1).clamp(1e-7, 1.0) ** pn).sum(1)
+        return per_sample(base[0], zn, y, **base[1]) + lam * reg
     elif name == "ce_eps+mae":
         out = hp.get("alpha", 0.01) * ce_eps_(hp.get("m", 1e5)) + hp.get("beta", 5.0) * mae_(2.0)
     else:
@@ -229,8 +237,11 @@ import torch.nn.functional as TF
 import asymloss
 import asymloss.functional as AF
 from asymloss.losses.registry import LOSSES, hparam_defaults
+from asymloss.train.mechanics import needs
 
-ALL = sorted(LOSSES)
+# losses that take more than logits and labels (views, sample indices, complementary labels):
+# tests/test_losses_mechanics.py
+ALL = sorted(n for n in LOSSES if not needs(asymloss.create_loss(n)))
 FUNCTIONAL = {  # registry name -> functional name
     "ce": "ce", "focal": "focal", "mae": "mae", "rce": "rce", "gce": "gce", "sce": "sce", "nce": "nce",
     "nfl": "nfl", "ngce": "ngce", "nmae": "nmae", "nrce": "nrce", "agce": "agce", "aul": "aul",
@@ -241,6 +252,7 @@ FUNCTIONAL = {  # registry name -> functional name
     "taylor_ce": "taylor_ce", "poly1_ce": "poly1_ce", "nnfl": "nnfl", "fl_eps": "fl_eps", "js": "js",
     "ldr_kl": "ldr_kl", "jal_fl": "jal_fl", "anl_fl": "anl_fl", "fl_eps+mae": "fl_eps_mae",
     "ce_lc": "ce_lc", "logit_clip": "logit_clip", "bi_tempered": "bi_tempered",
+    "ce_sr": "ce_sr", "fl_sr": "fl_sr", "gce_sr": "gce_sr",
 }
 # non-default hyperparameters, so that every parameter actually reaches the computation
 NONDEFAULT = {
@@ -270,6 +282,8 @@ NONDEFAULT = {
     "fl_eps+mae": {"alpha": 0.5, "beta": 2.0, "m": 3.0, "gamma": 1.0, "detach": False},
     "ce_lc": {"tau": 0.5, "p": 1.0}, "logit_clip": {"loss": "agce", "tau": 0.4, "legacy_threshold": True},
     "bi_tempered": {"t1": 0.5, "t2": 0.8, "label_smoothing": 0.1},
+    "ce_sr": {"tau": 0.3, "p": 0.5, "lam": 2.0}, "fl_sr": {"tau": 0.1, "p": 0.1, "lam": 4.0, "normalize": False, "gamma": 1.0},
+    "gce_sr": {"tau": 0.7, "p": 0.01, "lam": 10.0, "q": 0.5},
 }
 
 

@@ -8,6 +8,7 @@ import torch
 
 import asymloss
 from asymloss.losses.registry import LOSSES
+from asymloss.train.mechanics import needs
 
 # docs/losses.md, 'Presets', written out literally: dataset -> loss -> (values...)
 SPEC_13 = {
@@ -216,4 +217,5 @@ def test_every_loss_pickles_and_deep_copies():
         m = asymloss.create_loss(name, weight=torch.rand(10, dtype=torch.float64))
         for clone in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
             assert type(clone) is type(m) and clone.hparams() == m.hparams()
-            torch.testing.assert_close(clone(z, y), m(z, y))
+            if not needs(m):   # the others take more than logits and labels: tests/test_losses_mechanics.py
+                torch.testing.assert_close(clone(z, y), m(z, y))

@@ -14,13 +14,15 @@ import torch
 from torch import func as tf
 
 import asymloss
+from asymloss.train.mechanics import needs
 
 N, C = 6, 5
 
 # every registered loss with its defaults, every preset's losses, and on-the-fly combinations
-CASES = [(name, None) for name in asymloss.list_losses()]
+# (losses that take more than logits and labels: MECHANICS_CASES below)
+CASES = [(name, None) for name in asymloss.list_losses() if not needs(asymloss.create_loss(name))]
 CASES += [(name, preset) for preset in asymloss.list_presets()
-          for name in sorted(asymloss.losses.registry.PRESETS[preset])]
+          for name in sorted(asymloss.losses.registry.PRESETS[preset]) if not needs(asymloss.create_loss(name))]
 CASES += [("gce+mae", None), ("nfl+agce", None), ("ce+rce", None)]
 IDS = [f"{n}@{p}" if p else n for n, p in CASES]
 
@@ -151,3 +153,52 @@ def test_double_backward_of_detached_focal_is_the_jacobian_of_its_gradient(name,
         # presets' settings they can be close, e.g. FL_eps with m = 1e5)
         true = asymloss.create_loss(name, reduction="sum", **{**hp, "detach": False})
         assert (G(z) - torch.func.grad(lambda u: true(u, y))(z)).abs().max() > 1e-3
+
+
+# ------------------------------------------------------------------------------------------------
+# losses that take more than logits and labels (views, training-set positions, complementary
+# labels): the same three properties, with the inputs their declared mechanics call for
+# ------------------------------------------------------------------------------------------------
+
+MECHANICS_CASES = [(name, None) for name in asymloss.list_losses() if needs(asymloss.create_loss(name))]
+MECHANICS_CASES += [(name, preset) for preset in asymloss.list_presets()
+                    for name in sorted(asymloss.losses.registry.PRESETS[preset])
+                    if needs(asymloss.create_loss(name))]
+MECHANICS_IDS = [f"{n}@{p}" if p else n for n, p in MECHANICS_CASES]
+
+
+def _mechanics_call(name, preset, dtype=torch.float64):
+    """``(f, z)``: the loss as a function of its logits ``z`` alone (state reset at every call)."""
+    loss = _loss(name, preset)
+    z, y = _data(dtype)
+    kw = {}
+    if "views" in needs(loss):
+        g = torch.Generator().manual_seed(1)
+        z = torch.stack([z, (torch.randn(N, C, generator=g) * 2).to(dtype)] +
+                        [(torch.randn(N, C, generator=g)).to(dtype) for _ in range(loss.num_views - 2)])
+    if "complementary" in needs(loss):
+        kw["complementary"] = (y + 1 + torch.arange(N) % (C - 1)) % C
+        loss.bind_training_set(torch.arange(4 * C) % C, C)
+    if "index" in needs(loss):
+        kw["index"] = torch.arange(N) * 2
+        loss.bind_training_set(torch.arange(4 * C) % C, C)
+    fresh = {k: v.clone() for k, v in loss.named_buffers() if v is not None and k != "weight"}
+
+    def f(x):
+        for k, v in fresh.items():
+            setattr(loss, k, v.clone())       # per-sample state as it was before the call
+        return loss(x, y, **kw)
+    return f, z
+
+
+@pytest.mark.parametrize("name,preset", MECHANICS_CASES, ids=MECHANICS_IDS)
+def test_mechanics_losses_compile_func_and_double_backward(name, preset):
+    torch._dynamo.reset()
+    f, z = _mechanics_call(name, preset)
+    a = z.clone().requires_grad_()
+    want = f(a)
+    (ga,) = torch.autograd.grad(want, a)
+    got = torch.compile(f, fullgraph=True, backend="aot_eager")(z.clone().requires_grad_())
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(tf.grad(f)(z.clone()), ga, rtol=1e-10, atol=1e-12)
+    assert torch.autograd.gradgradcheck(f, (z.clone().requires_grad_(),))

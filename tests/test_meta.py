@@ -247,7 +247,8 @@ def test_record_holds_the_meta_set_and_the_trajectory(tmp_path):
 
 def test_meta_run_keeps_the_plain_run_id_space():
     cfg = get_protocol("paper-mnist")
-    d = {k: v for k, v in cfg.to_dict().items() if not k.startswith("meta_") and k not in ("data_dir", "device")}
+    d = {k: v for k, v in cfg.to_dict().items()
+         if not k.startswith("meta_") and k not in ("data_dir", "device", "loss_schedule")}   # the fields' defaults
     import hashlib
     blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
     assert cfg.config_hash() == hashlib.sha256(blob.encode()).hexdigest()[:12]   # ids of earlier runs unchanged
@@ -315,6 +316,7 @@ def test_trajectory_figure(tmp_path):
     ({"meta_optimizer": "adamw"}, ValueError, "meta_optimizer must be one of 'adam', 'sgd'"),
     ({"meta_params": []}, TypeError, "meta_params must be a non-empty list"),
     ({"meta_set": 10, "compile": True}, ValueError, "compile=True is not supported"),
+    ({"meta_set": 10, "loss_schedule": {"q": {"factor": 2, "every": 1}}}, ValueError, "with a loss_schedule"),
 ])
 def test_config_errors_name_the_argument(kw, exc, match):
     with pytest.raises(exc, match=match):
@@ -328,7 +330,9 @@ def test_config_errors_name_the_argument(kw, exc, match):
     ({"meta_set": [99999]}, ValueError, "out of range"),
     ({"loss": "ce"}, ValueError, "loss 'ce' has no continuous hyperparameter"),
     ({"loss": "agce", "meta_params": ["qq"]}, KeyError, "Did you mean 'q'"),
+    ({"loss": "gjs"}, ValueError, "needs training mechanics"),
 ])
+@pytest.mark.filterwarnings("ignore:.*augmented views")  # gjs on un-augmented digits
 def test_training_errors_name_the_argument(kw, exc, match):
     with pytest.raises(exc, match=match):
         train(_digits(epochs=1, **{"loss": "gce", **kw}), progress=False)

@@ -58,7 +58,8 @@ def test_duplicates_are_removed_and_lists_may_be_strings_or_lists():
 
 
 def test_named_paper_grids_follow_the_spec():
-    assert list_grids() == ["paper-cifar10-table", "paper-cifar100-table", "paper-mnist-table"]
+    assert [g for g in list_grids() if g.startswith("paper-")] == [
+        "paper-cifar10-table", "paper-cifar100-table", "paper-mnist-table"]
     for name, protocol in (("paper-mnist-table", "paper-mnist"), ("paper-cifar10-table", "paper-cifar10"),
                            ("paper-cifar100-table", "paper-cifar100")):
         g = get_grid(name)
@@ -229,9 +230,33 @@ def test_loss_names_and_noise_specs_are_validated_before_anything_runs(tmp_path)
 
 
 def test_paper_grids_validate_against_the_loss_registry_and_presets():
-    for name in list_grids():
+    for name in ("paper-mnist-table", "paper-cifar10-table", "paper-cifar100-table"):
         runs = expand_grid(get_grid(name))  # builds every loss with the dataset's preset
         assert len(runs) == 351
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10", "cifar100"])
+def test_later_losses_grids_take_each_methods_preset_for_the_dataset(dataset):
+    from asymloss.losses import get_preset, list_losses
+    from asymloss.sweep.grid import LATER_TABLE_LOSSES
+
+    g = get_grid(f"later-losses-{dataset}")
+    assert g.protocol == f"paper-{dataset}" and g.seeds == (0, 1)
+    assert g.noise == ("clean", "symmetric:0.8", "asymmetric:0.4")
+    runs = expand_grid(g)                         # every loss built with its preset, checked
+    assert len(runs) == len(LATER_TABLE_LOSSES) * 3 * 2 == len({r.id for r in runs})
+    later = set(list_losses()) - {"ce", "gce", "nce+rce", "agce", "aul", "ael", "nce+agce"}
+    assert {"anl_ce", "jal_fl", "js", "ldr_kl", "ce_sr", "gjs", "aldr_kl", "nlnl", "ce_lc", "bi_tempered"} <= \
+        {l.name for l in g.losses} <= set(list_losses())
+    assert later  # the registry has later losses to compare
+    presets = {l.name: l.preset for l in g.losses}
+    assert presets["ce"] is None and presets["nce+agce"] is None          # the protocol's paper: preset
+    for name in ("anl_ce", "ldr_kl", "ce_sr", "aldr_kl"):
+        assert presets[name].endswith(":" + dataset)                         # published for every dataset
+    assert presets["ce_lc"] == ("lc:cifar100" if dataset == "cifar100" else "lc:cifar10")
+    run = next(r for r in runs if r.config.loss == "anl_ce")
+    assert run.config.loss_preset == f"anl:{dataset}" and run.config.loss_params == {}
+    assert get_preset(f"anl:{dataset}", "anl_ce")                         # it defines the loss
 
 
 def test_ray_missing_gives_a_clear_error(monkeypatch, tmp_path):

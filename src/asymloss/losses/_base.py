@@ -44,6 +44,11 @@ class Loss(nn.Module):
     #: the kernel reads every class's log p (b.logp()): in a combination it is computed first, so
     #: that the other term shares it rather than taking a fused path that skips log_softmax
     needs_logp: bool = False
+    #: training mechanics (docs/training-mechanics.md): augmented views per sample (> 1: the input
+    #: is (M, N, C)), ``index=`` (training-set positions), ``complementary=`` labels
+    num_views: int = 1
+    needs_index: bool = False
+    needs_complementary: bool = False
 
     def __init__(self, *, weight: Optional[Tensor] = None, ignore_index: int = -100,
                  reduction: str = "mean", num_classes: Optional[int] = None):
@@ -60,6 +65,18 @@ class Loss(nn.Module):
     def hparams(self) -> dict:
         """The hyperparameters, by their functional keyword names."""
         return {n: getattr(self, n) for n in self.hparam_names}
+
+    def mechanics(self) -> list:
+        """The training mechanics this loss needs from the engine: any of ``"views"``,
+        ``"index"``, ``"complementary"`` (``[]`` for a loss of logits and labels alone)."""
+        out = []
+        if int(self.num_views) > 1:
+            out.append("views")
+        if self.needs_index:
+            out.append("index")
+        if self.needs_complementary:
+            out.append("complementary")
+        return out
 
     def kernel(self, batch: _core.Batch) -> Tensor:
         """The per-sample loss of ``batch``."""

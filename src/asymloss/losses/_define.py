@@ -228,8 +228,10 @@ def loss(name: str, *, kind: str, cls: Optional[str] = None, params: Optional[Ma
             kernel=None if is_class else obj, params=dict(params or {}), kind=kind,
             doc=inspect.getdoc(obj) or "", aliases=tuple(aliases), min_classes=min_classes,
             needs_logp=needs_logp, pointwise=pointwise, ratio=ratio, module=obj if is_class else module))
-        if is_class:
+        if is_class:   # the class's registry facts come from the declaration
             obj.definition = DEFINITIONS[name]
+            obj.name, obj.kind, obj.hparam_names = name, kind, tuple(params or {})
+            obj.min_classes, obj.needs_logp = min_classes, needs_logp
         return obj
     return deco
 

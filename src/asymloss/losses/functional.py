@@ -64,6 +64,11 @@ def _add_function(d) -> None:
 
 on_define(_add_function)
 
+# the losses that take more than logits and labels (docs/training-mechanics.md)
+from ._mechanics import aldr_kl, gjs, nlnl  # noqa: E402
+
+__all__ += ["gjs", "aldr_kl", "nlnl"]
+
 
 def logit_clip(input: Tensor, target: Tensor, *, loss="ce", weight: Optional[Tensor] = None,
                ignore_index: int = -100, reduction: str = "mean", **clip) -> Tensor:

@@ -21,7 +21,7 @@ Calling any loss with ``reduction="none"`` on logits ``log(u)`` for a probabilit
 """
 from __future__ import annotations
 
-from . import _later, _paper  # noqa: F401  (the declarations)
+from . import _later, _mechanics, _paper  # noqa: F401  (the declarations)
 from ._base import ActivePassive, Loss, make_module
 from ._define import on_define
 

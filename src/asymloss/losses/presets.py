@@ -13,6 +13,8 @@
 - ``js:<dataset>``, ``ldr:<dataset>``, ``lc:<dataset>``: docs/losses.md, 'Presets of the later losses' (JS: the
   authors' configuration for 40% symmetric noise; LDR-KL: the lambda that the JAL/epsilon-softmax
   repositories use).
+- ``sr:<dataset>``, ``gjs:<dataset>``, ``aldr:<dataset>``: the losses of docs/training-mechanics.md (SR presets
+  bring their lambda schedule in :data:`PRESET_ENGINE`).
 
 Every value here reproduces the per-sample loss of the reference it names.
 """
@@ -90,6 +92,20 @@ PRESETS: dict[str, dict[str, dict]] = {
     "lc:cifar10": {"ce_lc": {"tau": 1 / 1.5, "legacy_threshold": True}},
     "lc:cifar100": {"ce_lc": {"tau": 0.5, "legacy_threshold": True}},
     "lc:webvision": {"ce_lc": {"tau": 1.2, "legacy_threshold": True}},
+    # the losses of docs/training-mechanics.md
+    **{f"sr:{ds}": {"ce_sr": dict(sr), "fl_sr": {**sr, "gamma": 0.5, "detach": True}, "gce_sr": {**sr, "q": q}}
+       for ds, sr, q in (
+           ("mnist", {"tau": 0.1, "p": 0.1, "lam": 4.0, "normalize": False}, 0.01),
+           ("cifar10", {"tau": 0.5, "p": 0.1, "lam": 1.2, "normalize": True}, 0.01),
+           ("cifar100", {"tau": 0.5, "p": 0.01, "lam": 10.0, "normalize": True}, 0.001),
+           ("cifar100-sym", {"tau": 0.5, "p": 0.01, "lam": 4.0, "normalize": True}, 0.001))},
+    "gjs:cifar10": {"gjs": {"pi1": 0.9, "views": 2, "scaled": True}},
+    "gjs:cifar100": {"gjs": {"pi1": 0.5, "views": 2, "scaled": True}},
+    "gjs:webvision": {"gjs": {"pi1": 0.1, "views": 2, "scaled": False}},
+    "aldr:mnist": {"aldr_kl": {"margin": 0.1, "lam": 10.0, "alpha": 2.0, "softplus": False}},
+    "aldr:cifar10": {"aldr_kl": {"margin": 0.1, "lam": 10.0, "alpha": 2.0, "softplus": False}},
+    "aldr:cifar100": {"aldr_kl": {"margin": 0.1, "lam": 1.0, "alpha": 2.0, "softplus": True}},
+    "aldr:webvision": {"aldr_kl": {"margin": 0.1, "lam": 1.0, "alpha": 2.0, "softplus": False}},
 }
 
 #: What each preset reproduces, and settings that belong to the training engine (L1 penalty).
@@ -127,19 +143,44 @@ PRESET_NOTES: dict[str, str] = {
                    "(tau = delta, legacy_threshold)",
     "lc:webvision": "CE+LogitClip of the epsilon-softmax repository, WebVision: delta = 1.2 (tau = delta, "
                     "legacy_threshold)",
+    "sr:mnist": "Sparse Regularization (Zhou et al. 2021, lnl_sr config.py), MNIST: tau 0.1, p 0.1, lambda0 4 "
+                "growing x2 every 5 epochs, no logit normalisation, GCE q 0.01",
+    "sr:cifar10": "Sparse Regularization (Zhou et al. 2021, lnl_sr config.py), CIFAR-10: tau 0.5, p 0.1, lambda0 1.2 "
+                  "growing x1.03 every epoch, GCE q 0.01",
+    "sr:cifar100": "Sparse Regularization (Zhou et al. 2021, lnl_sr), CIFAR-100 asymmetric noise (and the config "
+                   "tuple): tau 0.5, p 0.01, lambda0 10 growing x1.02 every epoch, GCE q 0.001",
+    "sr:cifar100-sym": "Sparse Regularization (Zhou et al. 2021, lnl_sr main.py override), CIFAR-100 symmetric "
+                       "noise: lambda0 4, otherwise as sr:cifar100",
+    "gjs:cifar10": "GJS (Englesson & Azizpour 2021, scripts/*.yaml), CIFAR-10 40% symmetric noise: pi1 0.9, 2 views "
+                   "(0.5/0.3/0.9/0.1/0.1 at 0/20/40/60/80%, 0.3 asymmetric)",
+    "gjs:cifar100": "GJS (Englesson & Azizpour 2021, scripts/*.yaml), CIFAR-100 40% symmetric noise: pi1 0.5, 2 views "
+                    "(0.3/0.3/0.5/0.9/0.1 at 0/20/40/60/80%, 0.5/0.1 asymmetric 20/40%)",
+    "gjs:webvision": "GJS (Englesson & Azizpour 2021), WebVision: pi = (0.1, 0.45, 0.45), unscaled (JSWC)",
+    "aldr:mnist": "ALDR-KL (Zhu et al. 2023): margin 0.1, alpha 2 (experiment.py), lambda0 10 as the LDR-KL lambda "
+                  "of the JAL/epsilon-softmax repositories, MNIST",
+    "aldr:cifar10": "ALDR-KL (Zhu et al. 2023): margin 0.1, alpha 2, lambda0 10 (as ldr:cifar10), CIFAR-10",
+    "aldr:cifar100": "ALDR-KL (Zhu et al. 2023): margin 0.1, alpha 2, lambda0 1 (as ldr:cifar100), softplus as the "
+                     "reference's CIFAR-100 runs",
+    "aldr:webvision": "ALDR-KL (Zhu et al. 2023): margin 0.1, alpha 2, lambda0 1 (as ldr:webvision), WebVision",
 }
 
 #: Training-engine settings of the presets whose method trains with a parameter penalty: ANL adds
 #: ``delta * ||theta||_1`` over all parameters with weight decay 0 (Ye et al. 2023), JAL an L1 term
 #: with weight decay 0 (Wang et al. 2025). A run using such a preset gets these settings unless
 #: the user changed them from the protocol's values (docs/losses.md, "L1 penalty of ANL and JAL").
-PRESET_ENGINE: dict[str, dict[str, float]] = {
+PRESET_ENGINE: dict[str, dict] = {
     "anl:mnist": {"l1_weight": 1e-6, "weight_decay": 0.0},
     "anl:cifar10": {"l1_weight": 5e-5, "weight_decay": 0.0},
     "anl:cifar100": {"l1_weight": 5e-7, "weight_decay": 0.0},
     "jal:cifar10": {"l1_weight": 5e-5, "weight_decay": 0.0},
     "jal:cifar100": {"l1_weight": 5e-6, "weight_decay": 0.0},
+    # Sparse Regularization: lambda <- lambda * rho after every r epochs (epoch e uses lambda0 rho^floor(e / r));
+    # a schedule of the loss's hyperparameter (docs/training-mechanics.md, 'Hyperparameter schedules')
+    "sr:mnist": {"loss_schedule": {"lam": {"factor": 2.0, "every": 5}}},
+    "sr:cifar10": {"loss_schedule": {"lam": {"factor": 1.03, "every": 1}}},
+    "sr:cifar100": {"loss_schedule": {"lam": {"factor": 1.02, "every": 1}}},
+    "sr:cifar100-sym": {"loss_schedule": {"lam": {"factor": 1.02, "every": 1}}},
 }
 
 #: The L1 coefficient (delta) of the presets whose method adds ``delta * ||theta||_1`` in training.
-L1_PENALTY: dict[str, float] = {k: v["l1_weight"] for k, v in PRESET_ENGINE.items()}
+L1_PENALTY: dict[str, float] = {k: v["l1_weight"] for k, v in PRESET_ENGINE.items() if "l1_weight" in v}

@@ -107,8 +107,10 @@ def _check_preset(preset: str) -> str:
 
 def preset_engine_settings(preset: str) -> dict:
     """The training-engine settings a preset's method trains with (``l1_weight``,
-    ``weight_decay``), or ``{}`` (a new dict)."""
-    return dict(PRESET_ENGINE.get(_check_preset(preset), {}))
+    ``weight_decay``, ``loss_schedule``), or ``{}`` (a new dict)."""
+    import copy
+
+    return copy.deepcopy(PRESET_ENGINE.get(_check_preset(preset), {}))
 
 
 def presets_defining(name: str) -> list[str]:

@@ -192,6 +192,8 @@ LATER_TABLE_LOSSES: tuple[tuple[str, Optional[str]], ...] = (
     ("taylor_ce", None), ("poly1_ce", None), ("bi_tempered", None),
     ("anl_ce", "anl"), ("anl_fl", "anl"), ("jal_ce", "jal"), ("jal_fl", "jal"),
     ("ce_eps+mae", "eps"), ("fl_eps+mae", "eps"), ("js", "js"), ("ldr_kl", "ldr"), ("ce_lc", "lc"),
+    # with training mechanics (docs/training-mechanics.md)
+    ("ce_sr", "sr"), ("fl_sr", "sr"), ("gce_sr", "sr"), ("gjs", "gjs"), ("aldr_kl", "aldr"), ("nlnl", None),
 )
 
 

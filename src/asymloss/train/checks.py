@@ -12,15 +12,20 @@ from typing import Any, Optional
 
 from .._datasets import dataset_num_classes
 from .config import TrainConfig
+from .device import resolve_device
 
 __all__ = ["check_config", "check_loss", "check_model", "check_noise", "check_supported", "check_subset",
-           "check_data", "expected_num_classes", "SmallSubsetWarning"]
+           "check_data", "check_mechanics", "expected_num_classes", "SmallSubsetWarning", "IdenticalViewsWarning"]
 
 _REAL_NOISE_DATASET = {"cifar10n": ("cifar10", "CIFAR-10"), "cifar100n": ("cifar100", "CIFAR-100")}
 
 
 class SmallSubsetWarning(UserWarning):
     """A ``subset`` smaller than the number of classes: some classes cannot appear in training."""
+
+
+class IdenticalViewsWarning(UserWarning):
+    """A loss that takes several augmented views of each sample, in a run without augmentation."""
 
 
 def expected_num_classes(dataset: str) -> Optional[int]:
@@ -35,17 +40,17 @@ def _message(exc: Exception) -> str:
 
 def check_loss(config: TrainConfig, label: Optional[str] = None, num_classes: Optional[int] = None) -> None:
     """Build the run's loss exactly as the engine will; errors name the loss and the preset."""
-    from .loss import build_loss
+    from .loss import resolve_loss
 
     K = num_classes or expected_num_classes(config.dataset)
     try:
-        module, _ = build_loss(config, K)
+        resolved = resolve_loss(config, K)
     except (KeyError, ValueError, TypeError) as e:
         raise type(e)(f"loss {label or config.loss!r} (preset {config.loss_preset!r}): {_message(e)}") from e
     if config.meta_set is not None:  # the loss has hyperparameters the meta-learner can learn
         from .meta import check_meta_loss
 
-        check_meta_loss(module, config, K or 10)
+        check_meta_loss(resolved.module, config, K or 10, resolved.schedule)
 
 
 def check_model(config: TrainConfig) -> None:
@@ -113,6 +118,57 @@ def check_supported(config: TrainConfig) -> None:
         )
 
 
+_PACK_LACKS = {"views": "several augmented views of each sample", "index": "the samples' training-set positions",
+               "complementary": "complementary labels", "schedule": "hyperparameter schedules"}
+
+
+def check_mechanics(config: TrainConfig, num_classes: Optional[int] = None, *, engine: str = "train") -> None:
+    """The training mechanics the run's loss needs (docs/training-mechanics.md) are ones ``engine``
+    supplies: ``"train"`` (:func:`asymloss.train.train`) supplies them all, ``"pack"`` (the packed-run
+    engine) none. The loss's hyperparameter schedule is checked too: it names hyperparameters the
+    loss has, and every epoch's value is one the loss accepts."""
+    from .loss import resolve_loss
+    from .mechanics import hparam_owner, needs, values_over
+
+    label = f"loss {config.loss!r} (preset {config.loss_preset!r})"
+    try:
+        resolved = resolve_loss(config, num_classes or expected_num_classes(config.dataset))
+    except (KeyError, ValueError, TypeError) as e:
+        raise type(e)(f"{label}: {_message(e)}") from e
+    loss, schedule = resolved.module, resolved.schedule
+    wanted = needs(loss) + (["schedule"] if schedule else [])
+    if engine == "pack" and wanted:
+        what = " and ".join(_PACK_LACKS[w] for w in wanted)
+        raise ValueError(f"{label} needs {what}, which the packed-run engine does not supply; train this run "
+                         "alone (without --pack).")
+    try:
+        values = values_over(schedule, loss.hparams(), config.epochs)
+    except (KeyError, ValueError, TypeError) as e:
+        raise type(e)(f"{label}: {_message(e)}") from e
+    for name, vals in values.items():
+        owner = hparam_owner(loss, name)
+        if owner is None:
+            raise ValueError(f"{label}: loss_schedule names {name!r}, which is not a hyperparameter that can be "
+                             f"scheduled; the loss's hyperparameters: {', '.join(loss.hparams()) or 'none'}.")
+        module, local = owner
+        seen = set()
+        for epoch, value in enumerate(vals):
+            if value in seen:
+                continue
+            seen.add(value)
+            try:
+                type(module)(**{**module.hparams(), local: value})
+            except TypeError:   # a module not built from its hyperparameters alone (a combination, a wrapper)
+                break
+            except ValueError as e:
+                raise ValueError(f"{label}: loss_schedule[{name!r}] gives {value:g} at epoch {epoch + 1}: "
+                                 f"{_message(e)}") from e
+    if "views" in wanted and not (config.crop_padding or config.hflip or config.rotation):
+        warnings.warn(IdenticalViewsWarning(
+            f"{label} takes {loss.num_views} augmented views of each sample, but the run has no augmentation "
+            "(crop_padding, hflip, rotation): the views are identical."), stacklevel=2)
+
+
 def check_data(config: TrainConfig, dataset: Any = None) -> None:
     """The run's data: the dataset loads (pass it as ``dataset`` when already loaded), ``subset`` fits
     it, the noise fits its class count, and CIFAR-N noise finds its label file."""
@@ -137,12 +193,11 @@ def check_config(config: TrainConfig, *, load_data: bool = True, check_device: b
     """All of the above: unsupported settings, the model, the noise against the dataset, the loss,
     the device (``check_device``; a sweep on a cluster checks it there) and, with ``load_data``, the
     data (:func:`check_data`)."""
-    from .engine import resolve_device
-
     check_supported(config)
     check_model(config)
     check_noise(config)
     check_loss(config)
+    check_mechanics(config)
     if check_device:
         resolve_device(config.device)
     if load_data:

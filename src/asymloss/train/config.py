@@ -25,8 +25,11 @@ SCHEDULES = ("cosine", "step", "exp", "constant")
 #: ``reference``: exact or independent as the reference code does per dataset and noise kind;
 #: ``alfs``/``apl``: that reference's own noisy labels, bit for bit (docs/noise.md).
 NOISE_SAMPLERS = ("exact", "independent", "reference", "alfs", "apl")
-_LOCATION_FIELDS = ("data_dir", "device")
-META_OPTIMIZERS = ("adam", "sgd")  # not part of a run's identity
+_LOCATION_FIELDS = ("data_dir", "device")  # not part of a run's identity
+#: fields added later: left out of a run's identity while they hold their default, so that the runs
+#: recorded before them keep their ids
+_LATER_FIELDS = {"loss_schedule": {}}
+META_OPTIMIZERS = ("adam", "sgd")
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class TrainConfig:
     loss: str = "ce"
     loss_preset: Optional[str] = None
     loss_params: dict = field(default_factory=dict)
+    loss_schedule: dict = field(default_factory=dict)
     noise: str = "clean"
     noise_sampler: str = "exact"
     noise_legacy: bool = False
@@ -115,6 +119,10 @@ class TrainConfig:
         object.__setattr__(self, "dataset", canonical_dataset(self.dataset))
         object.__setattr__(self, "milestones", tuple(int(plain_scalar(m)) for m in self.milestones))
         object.__setattr__(self, "loss_params", {k: plain_scalar(v) for k, v in dict(self.loss_params).items()})
+        if not isinstance(self.loss_schedule, dict):
+            raise TypeError(f"loss_schedule must be a dict of hyperparameter -> schedule, e.g. "
+                            f"{{'lam': {{'factor': 2, 'every': 5}}}}; got {self.loss_schedule!r}.")
+        object.__setattr__(self, "loss_schedule", _plain(self.loss_schedule))
         self._check_meta(number)
 
     def _check_meta(self, number) -> None:
@@ -144,6 +152,9 @@ class TrainConfig:
             if len(set(names)) != len(names):
                 raise ValueError(f"meta_params names a hyperparameter twice; got {list(names)!r}.")
             object.__setattr__(self, "meta_params", names)
+        if self.meta_set is not None and self.loss_schedule:
+            raise ValueError("meta_set with a loss_schedule is not supported: both would set the loss's "
+                             "hyperparameters; use one of them.")
         if self.meta_set is not None and self.compile:
             raise ValueError("meta_set with compile=True is not supported: the meta step changes the loss's "
                              "hyperparameters every step, which a compiled graph would recompile for; set compile=False.")
@@ -185,11 +196,21 @@ class TrainConfig:
         Fields that say *where* a run happens rather than *what* it is (``data_dir``, ``device``)
         are left out, so a run keeps its id when it is resumed on another machine.
         """
-        d = {k: v for k, v in self.to_dict().items() if k not in _LOCATION_FIELDS}
+        d = {k: v for k, v in self.to_dict().items()
+             if k not in _LOCATION_FIELDS and not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
         if self.meta_set is None:  # no meta-learning: the meta fields change nothing (and old run ids stay)
             d = {k: v for k, v in d.items() if not k.startswith("meta_")}
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def _plain(value):
+    """JSON-like copy with NumPy scalars as Python numbers and tuples as lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return plain_scalar(value)
 
 
 # Protocols of docs/protocols.md. The noise sampler is the reference's: independent draws for MNIST, exact

@@ -16,7 +16,7 @@ import hashlib
 import os
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -25,9 +25,11 @@ import torch
 from torch import nn
 
 from .._io import atomic_torch_save, atomic_write_json, read_json
-from .checks import check_subset, check_supported
+from .checks import check_mechanics, check_subset, check_supported
 from .config import TrainConfig
-from .loss import build_loss, resolve_loss
+from .device import resolve_device
+from .loss import ResolvedLoss, build_loss, resolve_loss
+from .mechanics import Mechanics
 from .record import environment, summarise_epochs
 
 __all__ = ["train", "prepare_data", "PreparedData", "resolve_device", "build_loss", "inspect_run", "restart_run",
@@ -36,17 +38,6 @@ __all__ = ["train", "prepare_data", "PreparedData", "resolve_device", "build_los
 RECORD = "record.json"
 CHECKPOINT = "checkpoint.pt"
 SUBSET_SEED = 0  # a --subset is the same fixed random subset for every run
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU. Asking for CUDA without one is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was requested but no CUDA device is available; use device 'cpu' or "
-                           "'auto' (--device cpu, or --set device=cpu in a sweep).")
-    return device
 
 
 def _derive_seed(*parts: int) -> int:
@@ -339,6 +330,7 @@ def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: b
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
     check_supported(config)
+    check_mechanics(config)
     out = Path(out_dir) if out_dir is not None else None
     record = checkpoint = None
     if out is not None:
@@ -354,12 +346,82 @@ def train(config: TrainConfig, out_dir=None, *, progress: bool = True, resume: b
         return _train(config, out, device, record, checkpoint, progress, data)
 
 
+@dataclass
+class _Run:
+    """Everything :func:`_build_run` builds for one run, and the progress it has made."""
+
+    config: TrainConfig
+    out: Optional[Path]
+    device: torch.device
+    data: PreparedData
+    model: nn.Module
+    resolved: ResolvedLoss
+    mechanics: Mechanics
+    params: list
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    memory_format: Any
+    autocast: Callable
+    step_loss: Callable
+    x_train: torch.Tensor
+    y_noisy: torch.Tensor
+    y_clean: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    train_prep: _Normalise
+    test_prep: _Normalise
+    starts: list
+    base: dict
+    wall_start: float
+    history: list = field(default_factory=list)
+    start_epoch: int = 0
+    train_seconds: float = 0.0
+    train_images: int = 0
+    prior_wall: float = 0.0
+    meta: Any = None    # a MetaLearner (train/meta.py) when the loss's hyperparameters are meta-learned
+
+    @property
+    def loss_fn(self) -> nn.Module:
+        return self.resolved.module
+
+
 def _train(config: TrainConfig, out: Optional[Path], device: torch.device, record: Optional[dict],
            checkpoint: Optional[dict], progress: bool, data: Optional[PreparedData]) -> dict[str, Any]:
+    run = _build_run(config, out, device, checkpoint, data)
+    bar = _progress_bar(config) if progress else None
+    with bar or contextlib.nullcontext():
+        task = bar.add_task("train", total=(config.epochs - run.start_epoch) * len(run.starts), info="") if bar else None
+        for epoch in range(run.start_epoch, config.epochs):
+            hparams = run.mechanics.start_epoch(run.loss_fn, epoch)
+            stats = _train_epoch(run, epoch, (lambda: bar.advance(task)) if bar else None)
+            test_acc = _evaluate(run.model, run.x_test, run.y_test, run.test_prep, config.eval_batch_size,
+                                 run.memory_format, run.autocast)
+            entry = _epoch_entry(epoch, stats, test_acc, hparams)
+            if run.meta is not None:
+                entry["meta"] = run.meta.end_epoch()
+            record = _checkpoint_and_record(run, epoch, entry)
+            if bar:
+                seen, seconds = stats["seen"], stats["seconds"]
+                bar.update(task, info=(
+                    f"ep {epoch + 1}/{config.epochs} loss {entry['train_loss']:.3f} "
+                    f"acc {entry['train_acc_noisy']:.3f} test {test_acc:.3f}"
+                    + (f" {seen / seconds:,.0f} img/s" if bar.console.width >= 100 else "")))
+    if record is None or record["status"] != "complete":  # killed between checkpoint and record
+        record = _record(run, "complete")
+        if out is not None:
+            atomic_write_json(out / RECORD, record)
+    return record
+
+
+# -- build the run ----------------------------------------------------------------------------------
+
+def _build_run(config: TrainConfig, out: Optional[Path], device: torch.device, checkpoint: Optional[dict],
+               data: Optional[PreparedData]) -> _Run:
+    """Data, model, loss (with the mechanics it needs), optimizer and step; restored from
+    ``checkpoint`` when resuming."""
     from ..models import create_model
 
     wall_start = time.perf_counter()
-
     data = prepare_data(config) if data is None else data
     if checkpoint is not None and checkpoint.get("noise_sha256") != data.noise.get("sha256"):
         raise ValueError("the checkpoint's noisy labels differ from the ones drawn now; cannot resume.")
@@ -371,149 +433,198 @@ def _train(config: TrainConfig, out: Optional[Path], device: torch.device, recor
     has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
     memory_format = torch.channels_last if (config.channels_last and has_conv) else torch.contiguous_format
     model = model.to(device=device, memory_format=memory_format)
-    resolved = resolve_loss(config, K)          # the loss, and the L1/weight decay its preset brings
-    loss_fn = resolved.module.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                                nesterov=config.nesterov, weight_decay=resolved.weight_decay)
-    scheduler = _make_scheduler(config, optimizer)
+    resolved = resolve_loss(config, K)          # the loss, and the engine settings its preset brings
     meta = None
     if config.meta_set is not None:  # meta-learned loss hyperparameters (train/meta.py); holds out its images
         from .meta import MetaLearner
         meta, data = MetaLearner.create(config, data, resolved, device,
                                         _Normalise(data.mean, data.std, device), memory_format)
-
-    history: list[dict[str, Any]] = []
-    start_epoch, train_seconds, train_images, prior_wall = 0, 0.0, 0, 0.0
-    if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        history = list(checkpoint["history"])
-        start_epoch = int(checkpoint["epoch"])
-        train_seconds = float(checkpoint["train_seconds"])
-        train_images = int(checkpoint["train_images"])
-        prior_wall = float(checkpoint["wall_seconds"])
-        if meta is not None:
-            meta.load_state_dict(checkpoint["meta"])
-
+    mechanics = Mechanics(resolved.module, resolved.schedule, K)
+    mechanics.bind(resolved.module, data.y_noisy)
+    resolved.module.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                                nesterov=config.nesterov, weight_decay=resolved.weight_decay)
+    scheduler = _make_scheduler(config, optimizer)
     # bf16 autocast for the model (on GPUs, and on CPUs with native bf16 such as AVX512-BF16 or
     # AMX); the loss is always computed in float32 from float32 logits.
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if config.amp else contextlib.nullcontext
-
-    def forward_loss(xb, yb):
-        with autocast():
-            logits = model(xb)
-        return loss_fn(logits.float(), yb), logits.detach()
-
-    # compile=True: the model and the loss as one graph per step (forward and backward)
-    step_loss = torch.compile(forward_loss) if config.compile else forward_loss
+    step_loss = _step_loss(model, resolved.module, mechanics, autocast, config.compile)
 
     x_train = data.x_train.to(device).contiguous()
-    y_noisy = data.y_noisy.to(device)
-    y_clean = data.y_clean.to(device)
-    x_test, y_test = data.x_test.to(device), data.y_test.to(device)
     augment = build_augment(config)
-    train_prep = _Normalise(data.mean, data.std, device, augment if augment.active else None)
-    test_prep = _Normalise(data.mean, data.std, device)
-
     n, bs = len(x_train), config.batch_size
     starts = list(range(0, n, bs))
     if len(starts) > 1 and n - starts[-1] == 1:
         starts.pop()  # a batch of one sample cannot be batch-normalised in training mode
-
     base = {
         "status": "running",
         "config": config.to_dict(),
         **environment(device),
         "loss": resolved.record(),
-        "data": {"train_size": n, "test_size": len(x_test), "num_classes": K, "note": data.note},
+        "data": {"train_size": n, "test_size": len(data.x_test), "num_classes": K, "note": data.note},
         "noise": data.noise,
         **({"meta": meta.describe()} if meta is not None else {}),
     }
+    if mechanics.active:
+        base["mechanics"] = mechanics.record()
+    run = _Run(
+        config=config, out=out, device=device, data=data, model=model, resolved=resolved, mechanics=mechanics,
+        params=params, optimizer=optimizer, scheduler=scheduler, memory_format=memory_format, autocast=autocast,
+        step_loss=step_loss, x_train=x_train, y_noisy=data.y_noisy.to(device), y_clean=data.y_clean.to(device),
+        x_test=data.x_test.to(device), y_test=data.y_test.to(device),
+        train_prep=_Normalise(data.mean, data.std, device, augment if augment.active else None),
+        test_prep=_Normalise(data.mean, data.std, device), starts=starts, base=base, wall_start=wall_start,
+        meta=meta,
+    )
+    if checkpoint is not None:
+        _restore(run, checkpoint)
+    return run
 
-    bar = _progress_bar(config) if progress else None
-    with bar or contextlib.nullcontext():
-        task = bar.add_task("train", total=(config.epochs - start_epoch) * len(starts), info="") if bar else None
-        for epoch in range(start_epoch, config.epochs):
-            model.train()
-            order_gen = torch.Generator().manual_seed(_derive_seed(config.seed, epoch, 0))
-            aug_gen = torch.Generator(device=device).manual_seed(_derive_seed(config.seed, epoch, 1))
-            perm = torch.randperm(n, generator=order_gen).to(device)
-            loss_sum = torch.zeros((), device=device)
-            hit_noisy = torch.zeros((), dtype=torch.int64, device=device)
-            hit_clean = torch.zeros((), dtype=torch.int64, device=device)
-            seen = 0
-            if meta is not None:
-                meta.begin_epoch(epoch)
-            lr = optimizer.param_groups[0]["lr"]
-            t0 = time.perf_counter()
-            for s in starts:
-                idx = perm[s : s + bs]
-                xb = train_prep(x_train[idx], aug_gen).contiguous(memory_format=memory_format)
-                yb = y_noisy[idx]
-                if meta is not None:
-                    meta.step(model, optimizer, xb, yb)  # may update the loss's hyperparameters
-                loss, logits = step_loss(xb, yb)
-                if resolved.l1_weight:
-                    loss = loss + resolved.l1_weight * sum(p.abs().sum() for p in params)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(params, config.grad_clip, foreach=True)
-                optimizer.step()
-                with torch.no_grad():
-                    m = len(idx)
-                    loss_sum += loss.detach() * m
-                    pred = logits.argmax(1)
-                    hit_noisy += (pred == yb).sum()
-                    hit_clean += (pred == y_clean[idx]).sum()
-                    seen += m
-                if bar:
-                    bar.advance(task)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            epoch_seconds = time.perf_counter() - t0
-            scheduler.step()
-            train_seconds += epoch_seconds
-            train_images += seen
-            test_acc = _evaluate(model, x_test, y_test, test_prep, config.eval_batch_size, memory_format, autocast)
-            entry = {
-                "epoch": epoch + 1,
-                "lr": lr,
-                "train_loss": loss_sum.item() / seen,
-                "train_acc_noisy": hit_noisy.item() / seen,
-                "train_acc_clean": hit_clean.item() / seen,
-                "test_acc": test_acc,
-                "seconds": epoch_seconds,
-                **({"meta": meta.end_epoch()} if meta is not None else {}),
-            }
-            history.append(entry)
-            wall = prior_wall + time.perf_counter() - wall_start
-            done = epoch + 1 == config.epochs
-            record = {**base, "status": "complete" if done else "running", "epochs": history,
-                      "final": summarise_epochs(history, train_seconds, train_images, wall)}
-            if out is not None:
-                atomic_torch_save(out / CHECKPOINT, {
-                    "epoch": epoch + 1, "config_hash": config.config_hash(),
-                    "noise_sha256": data.noise.get("sha256"), "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "history": history, "train_seconds": train_seconds,
-                    "train_images": train_images, "wall_seconds": wall,
-                    **({"meta": meta.state_dict()} if meta is not None else {}),
-                })
-                atomic_write_json(out / RECORD, record)
-            if bar:
-                bar.update(task, info=(
-                    f"ep {epoch + 1}/{config.epochs} loss {entry['train_loss']:.3f} "
-                    f"acc {entry['train_acc_noisy']:.3f} test {test_acc:.3f}"
-                    + (f" {seen / epoch_seconds:,.0f} img/s" if bar.console.width >= 100 else "")))
-    if record is None or record["status"] != "complete":  # killed between checkpoint and record
-        wall = prior_wall + time.perf_counter() - wall_start
-        record = {**base, "status": "complete", "epochs": history,
-                  "final": summarise_epochs(history, train_seconds, train_images, wall)}
-        if out is not None:
-            atomic_write_json(out / RECORD, record)
+
+def _restore(run: _Run, checkpoint: dict) -> None:
+    """Continue ``run`` from a checkpoint: model, optimizer, schedule, the loss's state, history."""
+    run.model.load_state_dict(checkpoint["model"])
+    run.optimizer.load_state_dict(checkpoint["optimizer"])
+    run.scheduler.load_state_dict(checkpoint["scheduler"])
+    if "loss_state" in checkpoint:
+        run.loss_fn.load_state_dict(checkpoint["loss_state"])
+    run.history = list(checkpoint["history"])
+    run.start_epoch = int(checkpoint["epoch"])
+    run.train_seconds = float(checkpoint["train_seconds"])
+    run.train_images = int(checkpoint["train_images"])
+    run.prior_wall = float(checkpoint["wall_seconds"])
+    if run.meta is not None:
+        run.meta.load_state_dict(checkpoint["meta"])
+
+
+def _step_loss(model: nn.Module, loss_fn: nn.Module, mechanics: Mechanics, autocast, compile: bool):
+    """``(images, labels, loss keywords) -> (loss, logits of the first view, detached)``; with
+    ``compile`` the model and the loss as one graph per step (forward and backward)."""
+    def forward_loss(xb, yb, extra):
+        with autocast():
+            logits = mechanics.shape_logits(model(xb))
+        loss = loss_fn(logits.float(), yb, **extra)
+        return loss, (logits if mechanics.views == 1 else logits[0]).detach()
+
+    return torch.compile(forward_loss) if compile else forward_loss
+
+
+# -- one epoch, one step ----------------------------------------------------------------------------
+
+@dataclass
+class _Generators:
+    """An epoch's random streams, derived from the run's seed and the epoch (so a resumed run draws
+    what an uninterrupted one does)."""
+
+    order: torch.Generator
+    augment: torch.Generator
+    complementary: Optional[torch.Generator]
+
+    @classmethod
+    def of(cls, seed: int, epoch: int, device: torch.device, complementary: bool) -> "_Generators":
+        return cls(torch.Generator().manual_seed(_derive_seed(seed, epoch, 0)),
+                   torch.Generator(device=device).manual_seed(_derive_seed(seed, epoch, 1)),
+                   torch.Generator(device=device).manual_seed(_derive_seed(seed, epoch, 2)) if complementary else None)
+
+
+def _train_epoch(run: _Run, epoch: int, advance: Optional[Callable] = None) -> dict[str, Any]:
+    """One pass over the training set; returns its statistics (read back from the device once)."""
+    run.model.train()
+    device = run.device
+    gens = _Generators.of(run.config.seed, epoch, device, run.mechanics.complementary)
+    perm = torch.randperm(len(run.x_train), generator=gens.order).to(device)
+    loss_sum = torch.zeros((), device=device)
+    hit_noisy = torch.zeros((), dtype=torch.int64, device=device)
+    hit_clean = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
+    if run.meta is not None:
+        run.meta.begin_epoch(epoch)
+    lr = run.optimizer.param_groups[0]["lr"]
+    t0 = time.perf_counter()
+    for s in run.starts:
+        idx = perm[s : s + run.config.batch_size]
+        loss, logits = _train_step(run, idx, gens)
+        with torch.no_grad():
+            m = len(idx)
+            loss_sum += loss * m
+            pred = logits.argmax(1)
+            hit_noisy += (pred == run.y_noisy[idx]).sum()
+            hit_clean += (pred == run.y_clean[idx]).sum()
+            seen += m
+        if advance:
+            advance()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - t0
+    run.scheduler.step()
+    run.train_seconds += seconds
+    run.train_images += seen
+    return {"lr": lr, "loss": loss_sum.item() / seen, "acc_noisy": hit_noisy.item() / seen,
+            "acc_clean": hit_clean.item() / seen, "seen": seen, "seconds": seconds}
+
+
+def _train_step(run: _Run, idx: torch.Tensor, gens: _Generators) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step on the samples ``idx``; returns the (detached) loss and logits."""
+    mech = run.mechanics
+    xb = mech.inputs(run.train_prep, run.x_train[idx], gens.augment).contiguous(memory_format=run.memory_format)
+    yb = run.y_noisy[idx]
+    if run.meta is not None:
+        run.meta.step(run.model, run.optimizer, xb, yb)  # may update the loss's hyperparameters
+    loss, logits = run.step_loss(xb, yb, mech.loss_args(idx, yb, gens.complementary))
+    if run.resolved.l1_weight:
+        loss = loss + run.resolved.l1_weight * sum(p.abs().sum() for p in run.params)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if run.config.grad_clip is not None:
+        nn.utils.clip_grad_norm_(run.params, run.config.grad_clip, foreach=True)
+    run.optimizer.step()
+    return loss.detach(), logits
+
+
+# -- checkpoint and record --------------------------------------------------------------------------
+
+def _epoch_entry(epoch: int, stats: dict, test_acc: float, hparams: dict) -> dict[str, Any]:
+    entry = {
+        "epoch": epoch + 1,
+        "lr": stats["lr"],
+        "train_loss": stats["loss"],
+        "train_acc_noisy": stats["acc_noisy"],
+        "train_acc_clean": stats["acc_clean"],
+        "test_acc": test_acc,
+        "seconds": stats["seconds"],
+    }
+    if hparams:
+        entry["loss_hparams"] = hparams   # the scheduled hyperparameters' values in this epoch
+    return entry
+
+
+def _record(run: _Run, status: str) -> dict[str, Any]:
+    wall = run.prior_wall + time.perf_counter() - run.wall_start
+    return {**run.base, "status": status, "epochs": run.history,
+            "final": summarise_epochs(run.history, run.train_seconds, run.train_images, wall)}
+
+
+def _checkpoint_and_record(run: _Run, epoch: int, entry: dict) -> dict[str, Any]:
+    """Append the epoch to the history; write the checkpoint, then the record (both atomically)."""
+    run.history.append(entry)
+    done = epoch + 1 == run.config.epochs
+    record = _record(run, "complete" if done else "running")
+    if run.out is not None:
+        state = {
+            "epoch": epoch + 1, "config_hash": run.config.config_hash(),
+            "noise_sha256": run.data.noise.get("sha256"), "model": run.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+            "history": run.history, "train_seconds": run.train_seconds,
+            "train_images": run.train_images, "wall_seconds": record["final"]["wall_time_s"],
+        }
+        if run.meta is not None:
+            state["meta"] = run.meta.state_dict()
+        loss_state = run.loss_fn.state_dict()
+        if loss_state:
+            state["loss_state"] = loss_state
+        atomic_torch_save(run.out / CHECKPOINT, state)
+        atomic_write_json(run.out / RECORD, record)
     return record
 
 

@@ -6,12 +6,15 @@ Rules:
   preset falls back to the loss's defaults for a loss it does not define (CE, say).
 - A preset whose method trains with engine settings (ANL and JAL: an L1 penalty with weight decay
   0) applies them, unless the user changed that setting from the protocol's value.
+- A preset may bring a schedule of the loss's hyperparameters (SR's growing lambda,
+  docs/training-mechanics.md, 'Hyperparameter schedules'); ``loss_schedule`` set by the user wins,
+  and only hyperparameters the loss has are scheduled.
 - The run record holds what was in force: the preset used, the resolved hyperparameters and the
   engine settings with where they came from.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from torch import nn
@@ -32,13 +35,17 @@ class ResolvedLoss:
     l1_weight: float
     weight_decay: float
     engine_from_preset: tuple      # the engine settings that came from the preset
+    schedule: dict = field(default_factory=dict)   # hyperparameter -> schedule spec (loss_schedule)
 
     def record(self) -> dict:
-        """The run record's ``loss`` entry."""
-        return {"repr": repr(self.module), "preset_used": self.preset,
-                "hparams": dict(self.module.hparams()),
-                "engine": {"l1_weight": self.l1_weight, "weight_decay": self.weight_decay,
-                           "from_preset": list(self.engine_from_preset)}}
+        """The run record's ``loss`` entry (``schedule`` only when there is one)."""
+        out = {"repr": repr(self.module), "preset_used": self.preset,
+               "hparams": dict(self.module.hparams()),
+               "engine": {"l1_weight": self.l1_weight, "weight_decay": self.weight_decay,
+                          "from_preset": list(self.engine_from_preset)}}
+        if self.schedule:
+            out["schedule"] = {"spec": self.schedule, "from_preset": "loss_schedule" in self.engine_from_preset}
+        return out
 
 
 def _baseline(config: TrainConfig) -> TrainConfig:
@@ -60,14 +67,20 @@ def resolve_loss(config: TrainConfig, num_classes: int) -> ResolvedLoss:
     # an explicit preset goes to create_loss as is: one that does not define the loss is an error
     module = asymloss.create_loss(config.loss, num_classes=num_classes, preset=preset, **config.loss_params)
     values = {k: getattr(config, k) for k in _ENGINE_FIELDS}
+    schedule = dict(config.loss_schedule)
     from_preset = []
     if preset is not None:
         for key, value in asymloss.losses.preset_engine_settings(preset).items():
-            if getattr(config, key) == getattr(base, key):   # not changed by the user
+            if key == "loss_schedule":
+                own = {k: v for k, v in value.items() if k in module.hparams()}
+                if own and config.loss_schedule == base.loss_schedule:   # not changed by the user
+                    schedule = own
+                    from_preset.append(key)
+            elif getattr(config, key) == getattr(base, key):   # not changed by the user
                 values[key] = float(value)
                 from_preset.append(key)
     return ResolvedLoss(module, preset, float(values["l1_weight"]), float(values["weight_decay"]),
-                        tuple(from_preset))
+                        tuple(from_preset), schedule)
 
 
 def build_loss(config: TrainConfig, num_classes: int) -> tuple[nn.Module, Optional[str]]:

@@ -407,8 +407,22 @@ def select_meta_set(meta_set, clean_labels, num_classes: int, seed: int) -> np.n
     return np.sort(np.concatenate(picked))
 
 
-def check_meta_loss(loss: nn.Module, config, num_classes: int) -> list[LearnedHparam]:
+def _check_no_mechanics(loss: nn.Module, schedule: Optional[dict], label: str) -> None:
+    """The meta step calls the loss on logits and labels only, and sets its hyperparameters itself."""
+    from .mechanics import needs
+
+    wanted = needs(loss)
+    if wanted:
+        raise ValueError(f"meta_set: loss {label!r} needs training mechanics ({', '.join(wanted)}) that the meta "
+                         "step does not supply; meta-learn another loss, or leave meta_set out.")
+    if schedule:
+        raise ValueError(f"meta_set: loss {label!r} comes with a hyperparameter schedule ({', '.join(schedule)}); "
+                         "the meta-learner and a schedule cannot both set the hyperparameters.")
+
+
+def check_meta_loss(loss: nn.Module, config, num_classes: int, schedule: Optional[dict] = None) -> list[LearnedHparam]:
     """The run's loss can be meta-learned as ``config`` asks (see :func:`learnable_hparams`)."""
+    _check_no_mechanics(loss, schedule, config.loss)
     return learnable_hparams(loss, config.meta_params, num_classes=num_classes, loss_name=config.loss)[0]
 
 
@@ -497,6 +511,7 @@ class MetaLearner:
         import dataclasses
 
         loss_fn = resolved.module
+        _check_no_mechanics(loss_fn, getattr(resolved, "schedule", None), config.loss)
         learned, skipped = learnable_hparams(loss_fn, config.meta_params, num_classes=data.num_classes,
                                              loss_name=config.loss)
         idx = select_meta_set(config.meta_set, data.y_clean.numpy(), data.num_classes, config.seed)

@@ -45,7 +45,7 @@ from torch import nn
 
 from .._io import atomic_torch_save, atomic_write_json
 from ..data.augment import _randint, _uniform, crop_at, rotate
-from .checks import check_supported
+from .checks import check_mechanics, check_supported
 from .config import TrainConfig
 from .engine import (CHECKPOINT, RECORD, PreparedData, _callers_rng_kept, _derive_seed, _load_resume,
                      _make_scheduler, _Normalise,
@@ -241,6 +241,7 @@ def train_pack(configs: Sequence[TrainConfig | dict], out_dirs: Optional[Sequenc
         raise ValueError("out_dirs: every run of a pack needs its own directory.")
     for c in configs:
         check_supported(c)
+        check_mechanics(c, engine="pack")   # a loss needing views, indices, ... or a schedule: not in a pack
         if c.meta_set is not None:
             raise NotImplementedError("meta_set (meta-learned loss hyperparameters) is not supported in a pack; "
                                       "train such runs one by one (asymloss.train.train, or a sweep without --pack).")
