@@ -161,9 +161,13 @@ class TrainConfig:
 
     # -- serialisation -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict of every field (tuples become lists)."""
+        """A JSON-able dict of every field (tuples become lists). The ``meta_*`` fields are there only
+        with ``meta_set``: without it they change nothing, and a plain run's dict (its record, its id)
+        stays what it was before they existed."""
         d = dataclasses.asdict(self)
         d["milestones"] = list(self.milestones)
+        if self.meta_set is None:
+            return {k: v for k, v in d.items() if not k.startswith("meta_")}
         for key in ("meta_set", "meta_params"):
             if isinstance(d[key], tuple):
                 d[key] = list(d[key])
@@ -198,8 +202,6 @@ class TrainConfig:
         """
         d = {k: v for k, v in self.to_dict().items()
              if k not in _LOCATION_FIELDS and not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
-        if self.meta_set is None:  # no meta-learning: the meta fields change nothing (and old run ids stay)
-            d = {k: v for k, v in d.items() if not k.startswith("meta_")}
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
