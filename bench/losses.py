@@ -48,6 +48,37 @@ def _build(name):
     return asymloss.create_loss(base, **kw)
 
 
+def _with_mechanics(loss, z, y):
+    """``loss`` as a function of ``(z, y)`` with the inputs its training mechanics call for
+    (docs/training-mechanics.md), or None where they do not apply to this shape: GJS gets
+    ``num_views`` views (a (M, N, C) leaf; the ratio is per M views), ALDR-KL the positions of a
+    training set of N samples, NLNL complementary labels."""
+    need = loss.mechanics()
+    if not need:
+        return loss
+    if z.dim() != 2 and ("views" in need or "index" in need):
+        return None
+    kw = {}
+    if "complementary" in need:
+        kw["complementary"] = (y + 1) % z.shape[1]
+        loss.bind_training_set(y.flatten(), z.shape[1])
+    if "index" in need:
+        kw["index"] = torch.arange(z.shape[0])
+        loss.bind_training_set(y, z.shape[1])
+    if "views" in need:
+        views = torch.stack([z.detach() * (1 + 0.1 * i) for i in range(loss.num_views)]).requires_grad_(True)
+
+        def fn(_z, _y):
+            views.grad = None
+            return loss(views, _y)
+        return fn
+    return lambda _z, _y: loss(_z, _y, **kw)
+
+
+def _fmt(r: float) -> str:
+    return "n/a" if r != r else f"{r:.2f}"
+
+
 def _step(fn, z, y):
     z.grad = None
     fn(z, y).backward()
@@ -76,7 +107,11 @@ def bench(names, repeat: int, progress: bool = True, compiled: bool = False):
             results[label] = {}
             for name in names:
                 bar.update(task, description=f"{label} {name}")
-                loss = _build(name)
+                loss = _with_mechanics(_build(name), z, y)
+                if loss is None:                      # a mechanic that does not apply to this shape
+                    results[label][name] = (float("nan"), float("nan"), float("nan"), float("nan"))
+                    bar.update(task, advance=1)
+                    continue
                 ce_t, l_t = [], []
                 _time(F.cross_entropy, z, y)
                 _time(loss, z, y)
@@ -119,7 +154,7 @@ def main(argv=None) -> int:
         names += list(VARIANTS)
     res = bench(names, args.repeat, compiled=args.compiled)
     labels = list(SHAPES)
-    ce_ms = {lab: min(v[2] for v in res[lab].values()) for lab in labels}
+    ce_ms = {lab: min(v[2] for v in res[lab].values() if v[2] == v[2]) for lab in labels}
     title = (f"forward+backward CPU time / F.cross_entropy (fastest of {args.repeat}, "
              f"torch {torch.__version__}, {torch.get_num_threads()} thread(s))")
     if args.markdown:
@@ -131,8 +166,8 @@ def main(argv=None) -> int:
             f"{ce_ms[lab]:.2f} ms" + (" | " if args.compiled else "") for lab in labels).replace("|  |", "| |")
             + " |")
         for n in names:
-            cells = [c for lab in labels for c in ((f"{res[lab][n][0]:.2f}", f"{res[lab][n][3]:.2f}")
-                                                   if args.compiled else (f"{res[lab][n][0]:.2f}",))]
+            cells = [c for lab in labels for c in ((_fmt(res[lab][n][0]), _fmt(res[lab][n][3]))
+                                                   if args.compiled else (_fmt(res[lab][n][0]),))]
             print(f"| {n} | " + " | ".join(cells) + " |")
     else:
         table = Table(title=title)
@@ -144,10 +179,10 @@ def main(argv=None) -> int:
             cells = []
             for lab in labels:
                 r = res[lab][n][0]
-                cells.append(f"[red]{r:.2f}[/]" if r > 2 else f"{r:.2f}")
+                cells.append(f"[red]{r:.2f}[/]" if r > 2 else _fmt(r))
             table.add_row(n, *cells)
         Console().print(table)
-    worst = max((res[lab][n][0], n, lab) for lab in labels for n in names)
+    worst = max((res[lab][n][0], n, lab) for lab in labels for n in names if res[lab][n][0] == res[lab][n][0])
     print(f"\nslowest ratio: {worst[1]} at {worst[2]}: {worst[0]:.2f}x cross-entropy")
     return 0
 

@@ -48,8 +48,8 @@ class _Proc:
                 pytest.fail(f"timed out waiting for {what}")
             time.sleep(0.05)
 
-    def ctrl_c(self) -> tuple[int, str]:
-        os.killpg(self.proc.pid, signal.SIGINT)  # the whole foreground group, like a terminal
+    def ctrl_c(self, sig=signal.SIGINT) -> tuple[int, str]:
+        os.killpg(self.proc.pid, sig)  # the whole foreground group, like a terminal
         code = self.proc.wait(timeout=60)
         self.reader.join(10)
         return code, self.text
@@ -101,8 +101,20 @@ def test_complete_run_asked_again_says_so_and_where_its_record_is(tmp_path):
     assert "last test acc" in res.output
 
 
+def test_sigterm_in_train_speaks_like_ctrl_c(tmp_path):
+    out = tmp_path / "run"
+    proc = _Proc(*TRAIN, "--out", str(out))
+    proc.wait_for(lambda: _epochs(out) >= 1, "one epoch")
+    code, text = proc.ctrl_c(signal.SIGTERM)
+    done = _epochs(out)
+    assert code == 130, text
+    assert f"interrupted: {out} holds {done} of 400 epochs; run the same command again to resume from epoch {done}." in text
+    assert "Traceback" not in text
+
+
 @pytest.mark.slow
-def test_ctrl_c_in_a_sweep_says_how_many_runs_finished_and_how_to_continue(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_in_a_sweep_says_how_many_runs_finished_and_how_to_continue(tmp_path, sig):
     store_dir = tmp_path / "store"
     grid = ["--protocol", "demo-digits", "--losses", "ce,agce,gce", "--noise", "clean", "--epochs", "60",
             "--max-workers", "1", "--threads-per-run", "1", "--no-progress", "--out", str(store_dir)]
@@ -111,7 +123,7 @@ def test_ctrl_c_in_a_sweep_says_how_many_runs_finished_and_how_to_continue(tmp_p
     proc = _Proc("sweep", *grid)
     proc.wait_for(lambda: [store.status(r.id) for r in runs].count("complete") >= 1
                   and any(store.status(r.id) == "incomplete" for r in runs), "one run done, one part-way")
-    code, text = proc.ctrl_c()
+    code, text = proc.ctrl_c(sig)
     finished = [store.status(r.id) for r in runs].count("complete")
     assert code == 130, text
     assert f"interrupted: {finished} run(s) finished in this session (0 failed), 0 were complete or failed before" in text

@@ -669,7 +669,15 @@ def plot_cmd(
 # ---------------------------------------------------------------------------------------------
 
 
+def _sigterm_as_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:  # console-script entry point
+    import signal
+
+    # a SIGTERM (a job scheduler, `kill`) ends a command like Ctrl-C: the same message, nothing lost
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         app()
     except SystemExit:

@@ -120,8 +120,9 @@ def _sr(b: _core.Batch, base, tau: float, p: float, lam: float, normalize: bool)
     value = base(nb)
     if lam == 0:
         return value
-    probs = nb.logp().exp().clamp(_SR_MIN_PROB, 1.0)
-    return value + lam * probs.pow(p).sum(1)
+    # clamp(p'_k, 1e-7, 1)^p = exp(p clamp(log p'_k, log 1e-7, 0)): one exp over the classes
+    # (from the log_softmax the base loss shares) instead of exp, then pow's log and exp
+    return value + lam * torch.exp(nb.logp().clamp(math.log(_SR_MIN_PROB), 0.0) * p).sum(1)
 
 
 #: Sparse Regularization's hyperparameters (CE+SR, FL+SR, GCE+SR); ``lam`` grows by an epoch

@@ -166,6 +166,7 @@ def _init_worker(parent_pid: int, threads: int) -> None:
     # Ctrl-C reaches the whole process group: the sweep process handles it (and stops the workers,
     # whose runs stay resumable); a worker must not die of it half-way, printing tracebacks
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)   # likewise a scheduler's SIGTERM to the group
     threading.Thread(target=_orphan_watchdog, args=(parent_pid,), daemon=True).start()
 
 

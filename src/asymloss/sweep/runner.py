@@ -351,9 +351,11 @@ def run_sweep(
     except KeyboardInterrupt:
         bar.stop()
         ex.close(cancel=True)  # the workers stop; their runs resume from their last checkpoint
-        summary.completed, summary.failed = done, failed
+        # a run that completed while the interrupt arrived is finished, not unfinished
+        landed = sum(store.status(r.id) == "complete" for g, _ in inflight.values() for r in g)
+        summary.completed, summary.failed = done + landed, failed
         summary.seconds = time.time() - start
-        unfinished = sum(len(g) for g, _ in inflight.values()) + sum(len(g) for g in queue)
+        unfinished = sum(len(g) for g, _ in inflight.values()) - landed + sum(len(g) for g in queue)
         raise SweepInterrupted(summary, unfinished) from None
     finally:
         bar.stop()
