@@ -235,6 +235,7 @@ import pytest
 import torch.nn.functional as TF
 
 import asymloss
+from loss_cases import extreme_logits
 import asymloss.functional as AF
 from asymloss.losses.registry import LOSSES, hparam_defaults
 from asymloss.train.mechanics import needs
@@ -415,16 +416,7 @@ def test_half_precision_computed_in_float32(name, dtype):
 @pytest.mark.parametrize("dtype,scale", [(torch.float32, 1e4), (torch.float64, 1e4), (torch.float16, 60.0),
                                          (torch.bfloat16, 60.0)])
 def test_extreme_logits_finite_values_and_gradients(name, dtype, scale):
-    g = torch.Generator().manual_seed(8)
-    K = 10
-    z = torch.full((12, K), -scale)
-    top = torch.randint(0, K, (12,), generator=g)
-    z[torch.arange(12), top] = scale
-    z[6:] = torch.where(torch.rand(6, K, generator=g) < 0.5, scale, -scale)  # ties and mixtures
-    y = torch.randint(0, K, (12,), generator=g)
-    y[:3] = top[:3]  # confidently right
-    y[3:6] = (top[3:6] + 1) % K  # confidently wrong
-    z = z.to(dtype).requires_grad_(True)
+    z, y = extreme_logits(dtype, scale)
     for red in ("mean", "none"):
         z.grad = None
         out = asymloss.create_loss(name, reduction=red)(z, y)

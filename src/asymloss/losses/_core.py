@@ -371,7 +371,9 @@ def const_factor_mul(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 class _PseudoView(torch.autograd.Function):
     """``value`` itself (a view), with the gradient ``w * g`` for ``x`` (``value = w * x + c``, ``w``
-    a constant for the first-order gradient, as :class:`_ConstFactorMul`) and none for ``value``."""
+    a constant for the first-order gradient, as :class:`_ConstFactorMul`) and none for ``value``.
+    A per-sample ``value`` (N, ...) of rows ``x`` (N, C, ...) gets ``w * g`` broadcast over the
+    classes: ``w`` is then the first-order gradient of ``value`` w.r.t. ``x``."""
 
     generate_vmap_rule = True
 
@@ -386,6 +388,8 @@ class _PseudoView(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         (w,) = ctx.saved_tensors
+        if w.dim() > g.dim():                    # a per-sample value of a row: broadcast over dim 1
+            g = g.unsqueeze(1)
         return None, None, w * g
 
 

@@ -243,29 +243,6 @@ gjs = _function("gjs", lambda input, target, **kw: _gjs(input, target, **kw), []
 # ALDR-KL (Zhu et al. 2023, ALDRLoss_V1): LDR-KL with a per-sample lambda_i
 # ------------------------------------------------------------------------------------------------
 
-class _RowPseudoGradient(torch.autograd.Function):
-    """``value`` (N,) itself, with the gradient ``w * g[:, None]`` for ``x`` (N, C): ``w`` is the
-    first-order gradient of ``value`` w.r.t. ``x`` with the loss's detached quantities held fixed;
-    built from their *true* (differentiable) values, so the second derivative is that of the
-    first-order gradient actually used (docs/losses.md, 'Compiler, transforms and higher-order
-    gradients')."""
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(value, w, x):
-        return value.view_as(value)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(inputs[1])
-
-    @staticmethod
-    def backward(ctx, g):
-        (w,) = ctx.saved_tensors
-        return None, None, w * g.unsqueeze(1)
-
-
 def _aldr_lambda(s: Tensor, lam_i: Tensor, lam: float, alpha: float) -> Tensor:
     """ALDR's new ``lambda_i`` from the normalised scores ``s`` and the stored ``lam_i``."""
     K = s.shape[1]
@@ -291,8 +268,10 @@ def k_aldr_kl(logits: Tensor, index: Tensor, lam_i: Tensor, margin: float, lam: 
     with torch.no_grad():
         value = new * (torch.logsumexp(d / lam_c, 1) - logK) - alpha * logK / (2.0 * lam) * (new - lam) ** 2
     lam_true = _aldr_lambda(s, lam_i, lam, alpha) if d.requires_grad else new   # = new, with its graph
+    # the gradient w.r.t. d with lambda_i held fixed, built from its true (differentiable) value so
+    # that the second derivative is that of the first-order gradient actually used
     w = torch.softmax(d / lam_true.unsqueeze(1), dim=1)
-    return _RowPseudoGradient.apply(value, w, d), new
+    return _core.pseudo_view(value, w, d), new
 
 
 def _aldr(input, target, index, state, margin, lam, alpha, softplus, weight, ignore_index, reduction,
