@@ -357,7 +357,8 @@ def plot_loss_shapes(configs: Sequence[dict], out_dir: Union[str, os.PathLike], 
     for key in sorted(uniq, key=lambda k: loss_order(k[0], k[0])):
         cfg = uniq[key]
         module = _loss_module(cfg, key[3])
-        shape = loss_shape(module, key[3])
+        # a loss that needs training mechanics (views, positions, complementary labels) is not ℓ(p_y)
+        shape = None if module.mechanics() else loss_shape(module, key[3])
         label = loss_label(cfg["loss"], cfg.get("loss_params"))  # as in the tables and the curves
         params = _resolved_params(module, ("a", "q", "gamma", "alpha", "beta", "A"))
         if params:  # the hyperparameters the run used (preset and explicit ones resolved)
