@@ -67,7 +67,7 @@ def machine() -> str:
 
 def _cli(*args: str, env: dict | None = None) -> str:
     res = subprocess.run([sys.executable, "-m", "asymloss", *args], env=_env({"COLUMNS": "100", **(env or {})}),
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, cwd=REPO)
     if res.returncode != 0:
         raise SystemExit(f"asymloss {' '.join(args)} failed:\n{res.stdout}{res.stderr}")
     return res.stdout
@@ -197,6 +197,9 @@ def main(argv=None) -> int:
     ap.add_argument("--flavour", choices=sorted(FLAVOURS), default="native",
                     help="digits: run the sweep as another CPU would (see spread).")
     a = ap.parse_args(argv)
+    # the commands run in the repository; a data directory beside it is recorded relative to it,
+    # so that committed run records name no path of the machine that produced them
+    a.data_dir = os.path.relpath(os.path.abspath(a.data_dir), REPO)
     if a.what in ("demo", "all"):
         demo()
     if a.what in ("spread", "all"):
