@@ -140,3 +140,36 @@ def test_active_passive_module_shares_log_softmax_with_a_log_p_passive():
     torch.testing.assert_close(combo(z, y), want, rtol=1e-10, atol=1e-12)
     zc = z.clone().requires_grad_(True)
     assert torch.autograd.gradcheck(lambda t: combo(t, y).sum(), (zc,))
+
+
+@pytest.mark.parametrize("C", [5, 20])             # below and from LSE_MAX_CLASSES: both forwards
+@pytest.mark.parametrize("name", ["ce", "gce", "agce", "ael"])
+def test_log_p_y_paths_nd_value_gradient_and_second_backward(name, C):
+    from asymloss.losses import _core
+    assert (C < _core.LSE_MAX_CLASSES) == (C == 5)
+    z, y = _data((4, C, 3, 2), seed=26, scale=3.0)
+    z.requires_grad_(True)
+    out = asymloss.create_loss(name)(z, y)
+    (g1,) = torch.autograd.grad(out, z, retain_graph=True)
+    (g2,) = torch.autograd.grad(out, z)                  # the kept temporaries were consumed
+    torch.testing.assert_close(g1, g2, rtol=0, atol=0)
+    b = z.detach().clone().requires_grad_(True)
+    want = per_sample(name, b, y).mean()
+    torch.testing.assert_close(out, want, rtol=1e-12, atol=1e-14)
+    want.backward()
+    torch.testing.assert_close(g1, b.grad, rtol=1e-9, atol=1e-14)
+
+
+@pytest.mark.parametrize("C", [5, 20])
+def test_log_p_y_gradient_label_entry_is_expm1_of_the_forwards_log_p_y(C):
+    # float32 near p_y = 1: the label's entry is -(1 - p_y) = expm1(log p_y) of the forward's own
+    # log p_y (log_softmax's backward would form 1 - exp(log p_y) by subtraction), on both paths
+    z = torch.zeros(3, C)
+    z[:, 0] = torch.tensor([9.0, 12.0, 14.0])
+    y = torch.zeros(3, dtype=torch.long)
+    z.requires_grad_(True)
+    per = asymloss.create_loss("ce", reduction="none")(z, y)
+    (grad,) = torch.autograd.grad(per.sum(), z)
+    torch.testing.assert_close(grad[:, 0], torch.expm1(-per.detach()), rtol=1e-6, atol=0)
+    e = torch.exp(torch.tensor(-9.0, dtype=torch.float64))  # far from p_y = 1: the float64 value
+    assert grad[0, 0].item() == pytest.approx((-(C - 1) * e / (1 + (C - 1) * e)).item(), rel=1e-2)

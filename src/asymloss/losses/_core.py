@@ -463,33 +463,58 @@ class _LogProbY(torch.autograd.Function):
         d log p_y / dz_j = 1[j = y] - p_j,   the label's entry computed as -expm1(log p_y)
 
     (``log_softmax``'s backward forms ``1 - p_y`` by subtraction: no relative precision once
-    ``p_y`` is close to 1). One reduction forward (about 2.5x faster than ``log_softmax`` + gather
-    on CPU at C = 10); the fast backward is one ``exp`` pass from the saved ``logsumexp``
-    (a non-differentiable output), a product and a scatter. Used for C < 64; on longer rows
-    ``log_softmax`` is the faster kernel and :meth:`Batch.logp_y` gathers from it.
+    ``p_y`` is close to 1). Two forwards, by the number of classes (``python bench/logprob.py``
+    measures both against ``F.cross_entropy``):
+
+    - C < :data:`LSE_MAX_CLASSES`: one ``logsumexp`` reduction and a gather, 0.3-0.5x of
+      ``F.cross_entropy`` on CPU, where ``log_softmax``'s kernel is slow on short rows; the fast
+      backward is one ``exp`` pass from the kept ``logsumexp``, a product and a scatter;
+    - longer rows: ``log_softmax``'s fused kernel and a gather (``logsumexp``'s four passes cost
+      up to 1.5x more there); the backward is ``log_softmax``'s own, of the label's one-hot
+      gradient, with the label's entry then overwritten by the exact one: ``F.cross_entropy``'s
+      passes plus one scatter of N values.
+
+    Used for C < 64; on longer rows :meth:`Batch.logp_y` gathers from ``log_softmax`` directly.
     """
 
     generate_vmap_rule = True
 
     @staticmethod
     def forward(z, index):
-        lse = torch.logsumexp(z, 1, keepdim=True)
-        return (z.gather(1, index) - lse).squeeze(1), lse
+        if z.shape[1] < LSE_MAX_CLASSES:
+            lse = torch.logsumexp(z, 1, keepdim=True)
+            return (z.gather(1, index) - lse).squeeze(1), lse
+        logp = torch.log_softmax(z, 1)
+        return logp.gather(1, index).squeeze(1), logp
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         z, index = inputs
-        ctx.save_for_backward(z, index, *output)
+        ctx.save_for_backward(z, index, output[0])
         ctx.mark_non_differentiable(output[1])
+        ctx.lse = z.shape[1] < LSE_MAX_CLASSES          # which forward ran: aux is lse, or log p
+        _keep_aux(ctx, output[1])
 
     @staticmethod
     def backward(ctx, g, _):
-        z, index, logp_y, lse = ctx.saved_tensors
+        z, index, logp_y = ctx.saved_tensors
         g1 = g.unsqueeze(1)
         top = torch.expm1(logp_y).unsqueeze(1) * -g1
         if _fast_backward():
-            return torch.sub(z, lse).exp_().mul_(-g1).scatter_(1, index, top), None
+            aux, lse = _take_aux(ctx), ctx.lse
+            if aux is None:                              # a second backward: recompute
+                aux = torch.logsumexp(z, 1, keepdim=True) if lse else torch.log_softmax(z, 1)
+            if lse:
+                return torch.sub(z, aux).exp_().mul_(-g1).scatter_(1, index, top), None
+            onehot = torch.zeros_like(z).scatter_(1, index, g1)
+            grad = torch.ops.aten._log_softmax_backward_data(onehot, aux, 1, z.dtype)
+            return grad.scatter_(1, index, top), None
         return (torch.softmax(z, 1) * -g1).scatter(1, index, top), None
+
+
+#: :class:`_LogProbY` takes ``logsumexp`` for fewer classes than this, ``log_softmax`` from it on
+#: (measured on CPU with AVX-512: ``python bench/logprob.py``).
+LSE_MAX_CLASSES = 16
 
 
 # Row sums S = sum_k f(log p_k) over dim 1. Each kind gives: the forward (S and temporaries), the
