@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -24,6 +23,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from asymloss.losses import _core  # noqa: E402  (the private path is what is measured)
+from regression import _time  # noqa: E402  (bench/: forward + backward in process CPU time)
 
 SHAPES = [(1024, 10), (4096, 10), (16384, 10), (4096, 19), (16384, 19), (32768, 10), (65536, 10),
           (262144, 19), (1024, 50), (8192, 50), (4, 19, 64, 64), (4, 19, 128, 128), (4, 19, 256, 256)]
@@ -38,13 +38,6 @@ def _path(threshold: int):
         finally:
             _core.LSE_MAX_CLASSES = old
     return f
-
-
-def _time(fn, z, y) -> float:
-    z.grad = None
-    t = time.process_time()
-    fn(z, y).backward()
-    return time.process_time() - t
 
 
 def main(argv=None) -> int:
