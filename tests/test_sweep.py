@@ -290,3 +290,32 @@ def test_sweep_cli_dry_run_and_bad_arguments(tmp_path):
                               "--out", str(tmp_path / "s")])
     assert res.exit_code == 2 and "unknown config field 'epoch'" in res.output
     assert not (tmp_path / "s").exists()
+
+
+def test_cancelling_the_local_executor_stops_its_workers_at_once(tmp_path, monkeypatch):
+    """Workers ignore SIGINT/SIGTERM (the sweep process handles them), so ``close(cancel=True)`` must
+    kill them: a worker left running would go on training after an interrupted sweep counted its runs."""
+    import os
+    import time
+
+    from asymloss._io import read_json
+    from asymloss.sweep import LocalExecutor, RunTask
+
+    monkeypatch.setenv("FAKE_EPOCH_S", "0.3")  # inherited by the spawned worker
+    out = tmp_path / "run"
+    ex = LocalExecutor(sweep_fakes.fake_run, max_workers=1, threads_per_run=1)
+    ex.submit(RunTask("r", {"loss": "ce", "noise": "clean", "seed": 0, "epochs": 100}, str(out)))
+    deadline = time.time() + 60
+    while not (out / "record.json").exists():
+        assert time.time() < deadline, "the worker never wrote its record"
+        time.sleep(0.05)
+    pid = read_json(out / "record.json")["worker"]["pid"]
+    t0 = time.time()
+    ex.close(cancel=True)
+    assert time.time() - t0 < 3
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    epochs = len(read_json(out / "record.json")["epochs"])
+    time.sleep(1.0)  # three more epochs' time: nothing may be written any more
+    rec = read_json(out / "record.json")
+    assert rec["status"] == "running" and len(rec["epochs"]) == epochs < 100

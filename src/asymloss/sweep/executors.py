@@ -304,11 +304,14 @@ class LocalExecutor(Executor):
         if cancel:
             procs = list(getattr(pool, "_processes", {}).values())
             pool.shutdown(wait=False, cancel_futures=True)
-            for p in procs:  # the runs stay resumable from their last checkpoint
-                if p.is_alive():
-                    p.terminate()
+            # SIGKILL: the workers ignore SIGINT/SIGTERM (see _init_worker), and a worker left alive
+            # would go on training (and could finish a run) after the sweep has counted its runs.
+            # Every file is written atomically, so the runs stay resumable from their last checkpoint.
             for p in procs:
-                p.join(timeout=5)
+                if p.is_alive():
+                    p.kill()
+            for p in procs:
+                p.join(timeout=30)
         else:
             pool.shutdown(wait=True)
 
