@@ -470,9 +470,9 @@ class _LogProbY(torch.autograd.Function):
       ``F.cross_entropy`` on CPU, where ``log_softmax``'s kernel is slow on short rows; the fast
       backward is one ``exp`` pass from the kept ``logsumexp``, a product and a scatter;
     - longer rows: ``log_softmax``'s fused kernel and a gather (``logsumexp``'s four passes cost
-      up to 1.5x more there); the backward is ``log_softmax``'s own, of the label's one-hot
-      gradient, with the label's entry then overwritten by the exact one: ``F.cross_entropy``'s
-      passes plus one scatter of N values.
+      up to 1.5x more there); the fast backward turns the kept ``log p`` into ``-p g`` in its own
+      buffer (``exp_``, ``mul_``: no new (N, C, ...) tensor, whose first touch costs more than the
+      arithmetic at segmentation sizes) and scatters the exact label entry.
 
     Used for C < 64; on longer rows :meth:`Batch.logp_y` gathers from ``log_softmax`` directly.
     """
@@ -493,10 +493,13 @@ class _LogProbY(torch.autograd.Function):
         ctx.save_for_backward(z, index, output[0])
         ctx.mark_non_differentiable(output[1])
         ctx.lse = z.shape[1] < LSE_MAX_CLASSES          # which forward ran: aux is lse, or log p
+        ctx.set_materialize_grads(False)                # no (N, C, ...) zeros for aux's gradient
         _keep_aux(ctx, output[1])
 
     @staticmethod
     def backward(ctx, g, _):
+        if g is None:
+            return None, None
         z, index, logp_y = ctx.saved_tensors
         g1 = g.unsqueeze(1)
         top = torch.expm1(logp_y).unsqueeze(1) * -g1
@@ -504,11 +507,9 @@ class _LogProbY(torch.autograd.Function):
             aux, lse = _take_aux(ctx), ctx.lse
             if aux is None:                              # a second backward: recompute
                 aux = torch.logsumexp(z, 1, keepdim=True) if lse else torch.log_softmax(z, 1)
-            if lse:
-                return torch.sub(z, aux).exp_().mul_(-g1).scatter_(1, index, top), None
-            onehot = torch.zeros_like(z).scatter_(1, index, g1)
-            grad = torch.ops.aten._log_softmax_backward_data(onehot, aux, 1, z.dtype)
-            return grad.scatter_(1, index, top), None
+            # p from the kept temporary: a new tensor from lse, log p's own buffer (consumed) else
+            p = torch.sub(z, aux).exp_() if lse else aux.exp_()
+            return p.mul_(-g1).scatter_(1, index, top), None
         return (torch.softmax(z, 1) * -g1).scatter(1, index, top), None
 
 
