@@ -2,11 +2,15 @@
 
 The earlier ``asymloss.losses`` is extracted from git (``git archive``) into a temporary folder
 under another package name and imported beside the current one; both are timed in the same run,
-interleaved, in process CPU time (fastest of ``--repeat`` passes), so the ratio new/old does not
-depend on the machine's load::
+interleaved (the order alternating), in process CPU time (fastest of ``--repeat`` passes; with
+``--rounds R`` the median of R such ratios), so the ratio new/old does not depend on the machine's
+load. Against ``HEAD`` with a clean tree it compares the code with itself: that run's spread is the
+noise floor of the cells (on a shared 2-core machine, ±10% at the larger shapes)::
 
     python bench/regression.py 6b03648                 # every loss of both, 3 shapes
     python bench/regression.py 6b03648 --losses agce,nce --repeat 20
+    python bench/regression.py 6b03648 --repeat 9 --rounds 3
+    python bench/regression.py HEAD --repeat 9 --rounds 3   # the noise floor (A/A)
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import argparse
 import importlib
 import io
 import math
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -54,12 +59,13 @@ def _time(fn, z, y) -> float:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("rev", help="the git revision to compare with (e.g. a commit or a tag)")
-    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--repeat", type=int, default=15, help="timed passes per round (the fastest counts)")
+    ap.add_argument("--rounds", type=int, default=1, help="rounds per cell; the median ratio is shown")
     ap.add_argument("--losses", default="all")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
-    if args.repeat < 1 or args.threads < 1:
-        ap.error("--repeat and --threads must be >= 1")
+    if min(args.repeat, args.rounds, args.threads) < 1:
+        ap.error("--repeat, --rounds and --threads must be >= 1")
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         old = load_revision(args.rev, Path(tmp))
@@ -78,13 +84,17 @@ def main(argv=None) -> int:
                     new_fn, old_fn = asymloss.create_loss(n), old.create_loss(n)
                     for fn in (new_fn, old_fn, new_fn, old_fn):
                         _time(fn, z, y)
-                    tn = to = math.inf
-                    for _ in range(args.repeat):
-                        tn = min(tn, _time(new_fn, z, y))
-                        to = min(to, _time(old_fn, z, y))
-                    ratio[(label, n)] = tn / to
+                    ratios = []
+                    for _ in range(args.rounds):
+                        best = {new_fn: math.inf, old_fn: math.inf}
+                        for i in range(args.repeat):   # the order alternates: no first-mover bias
+                            for fn in ((new_fn, old_fn) if i % 2 == 0 else (old_fn, new_fn)):
+                                best[fn] = min(best[fn], _time(fn, z, y))
+                        ratios.append(best[new_fn] / best[old_fn])
+                    ratio[(label, n)] = statistics.median(ratios)
                     bar.advance(task)
-    table = Table(title=f"eager fwd+bwd time, now / {args.rev} (fastest of {args.repeat})")
+    rounds = f", median of {args.rounds} rounds" if args.rounds > 1 else ""
+    table = Table(title=f"eager fwd+bwd time, now / {args.rev} (fastest of {args.repeat}{rounds})")
     table.add_column("loss")
     for label in SHAPES:
         table.add_column(label, justify="right")

@@ -733,16 +733,18 @@ class _SquareMass(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx, inputs, output):
         logits, p, index = inputs
-        ctx.save_for_backward(logits, p, index)
+        ctx.save_for_backward(logits, p, index, *output)
         ctx.set_materialize_grads(False)
 
     @staticmethod
     def backward(ctx, g_sq, g_py):
-        logits, p, index = ctx.saved_tensors
-        if not _fast_backward():
+        logits, p, index, sq, p_y = ctx.saved_tensors
+        if _fast_backward():                             # the forward's outputs: no second pass
+            sq, p_y = sq.unsqueeze(1), p_y.unsqueeze(1)
+        else:                                            # functions of the logits (double backward)
             p = torch.softmax(logits, 1)
-        sq = torch.linalg.vecdot(p, p, dim=1).unsqueeze(1)
-        p_y = p.gather(1, index)
+            sq = torch.linalg.vecdot(p, p, dim=1).unsqueeze(1)
+            p_y = p.gather(1, index)
         g2 = (g_sq.unsqueeze(1) * 2.0) if g_sq is not None else torch.zeros_like(sq)
         c = g2 * sq                                      # p_j (2g p_j - (2g sq + g_py p_y)) + g_py p_y e_y
         if g_py is not None:
