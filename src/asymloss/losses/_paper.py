@@ -256,6 +256,10 @@ def _k_agce(b: Batch, a: float, q: float) -> Tensor:
     # small (a + p_y -> 0: 1 - (1-p_y)/(a+1) would cancel). Gradient: that of the direct form
     # ((a+1)^q - (a+p_y)^q)/q, pow's backward q (a + p_y)^(q-1), exact for every a + p_y > 0
     # (expm1's backward is not: it loses everything once q log r < -17 in float32).
+    # Fast path: for a number a >= 1, r >= a/(a+1) >= 1/2, so log1p needs no branch, and while
+    # q log(a/(a+1)) > -8 the direct chain through expm1 and log1p keeps its precision: no carrier.
+    if isinstance(a, float) and isinstance(q, float) and a >= 1 and q * math.log1p(-1 / (a + 1)) > -8:
+        return torch.expm1(torch.log1p(b.one_minus_p_y() / -(a + 1)) * q) * (-((a + 1) ** q) / q)
     p, om = b.p_y(), b.one_minus_p_y()
     log_r = torch.where(om < 0.5 * (a + 1), torch.log1p(om / -(a + 1)), torch.log((p + a) / (a + 1)))
     value = torch.expm1(log_r * q) * (-((a + 1) ** q) / q)
