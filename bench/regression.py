@@ -11,6 +11,13 @@ noise floor of the cells (on a shared 2-core machine, ±10% at the larger shapes
     python bench/regression.py 6b03648 --losses agce,nce --repeat 20
     python bench/regression.py 6b03648 --repeat 9 --rounds 3
     python bench/regression.py HEAD --repeat 9 --rounds 3   # the noise floor (A/A)
+    python bench/regression.py 6b03648 --repeat 9 --rounds 3 --steady-malloc
+
+At the larger shapes the same kernel can take twice as long in one run as in the other: glibc
+hands a freed multi-MB buffer back to the system and the next one is faulted in page by page,
+depending on how many large temporaries each version keeps alive. ``--steady-malloc`` restarts
+the script with glibc's mmap and trim thresholds raised (``GLIBC_TUNABLES``), so that freed
+memory is reused and the ratio measures the computation.
 """
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ import argparse
 import importlib
 import io
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -35,6 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 import asymloss  # noqa: E402
 
+#: glibc tunables of ``--steady-malloc``: freed buffers stay in the heap (1 GiB mmap, 4 GiB trim)
+STEADY = "glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296"
 SHAPES = {"4096x10": (4096, 10), "1024x1000": (1024, 1000), "seg": (4, 19, 256, 256)}
 
 
@@ -63,7 +73,12 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=1, help="rounds per cell; the median ratio is shown")
     ap.add_argument("--losses", default="all")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--steady-malloc", action="store_true",
+                    help="rerun with glibc's mmap/trim thresholds raised (no page-fault noise)")
     args = ap.parse_args(argv)
+    if args.steady_malloc and STEADY not in os.environ.get("GLIBC_TUNABLES", ""):
+        env = dict(os.environ, GLIBC_TUNABLES=STEADY)
+        os.execve(sys.executable, [sys.executable, __file__, *(sys.argv[1:] if argv is None else argv)], env)
     if min(args.repeat, args.rounds, args.threads) < 1:
         ap.error("--repeat, --rounds and --threads must be >= 1")
     torch.set_num_threads(args.threads)
