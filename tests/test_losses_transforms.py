@@ -70,6 +70,7 @@ def test_compile_inductor_matches_eager(name):
 
 
 @pytest.mark.parametrize("name,preset", CASES, ids=IDS)
+@pytest.mark.filterwarnings("error:.*batching rule:UserWarning")   # no slow per-sample vmap fallback
 def test_torch_func_grad_vmap_jacrev_match_autograd(name, preset):
     loss = _loss(name, preset)
     per_sample = _loss(name, preset, reduction="none")

@@ -656,6 +656,16 @@ class _RowSum(_Function):
         return grad, None, None, None, None
 
 
+def _zero_label_entry_(v: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Set ``v``'s label entries (dim 1) to 0 in place and return ``v``. ``scatter_`` with a scalar
+    has no ``vmap`` batching rule (a slow per-sample fallback, with a warning): under ``torch.func``
+    transforms a ``masked_fill_`` with a broadcast class comparison does the same."""
+    if _wrapped(v):
+        classes = torch.arange(v.shape[1], device=v.device).view((1, -1) + (1,) * (v.dim() - 2))
+        return v.masked_fill_(classes == index, 0.0)
+    return v.scatter_(1, index, 0.0)
+
+
 class _ClampedOffTarget(_Function):
     """``(sum_{k != y} max(p_k, eps), max(p_y, eps), log p_y)`` from the logits.
 
@@ -675,7 +685,7 @@ class _ClampedOffTarget(_Function):
     def forward(logits, p, index, eps, with_logp_y):
         v = p.clamp_min(eps)
         v_y = v.gather(1, index)
-        v.scatter_(1, index, 0.0)
+        _zero_label_entry_(v, index)
         off = v.sum(1)
         if with_logp_y:
             logp_y = (logits.gather(1, index) - logits.amax(1, keepdim=True)) + p.amax(1, keepdim=True).log()
@@ -717,7 +727,7 @@ class _ClampedOffTarget(_Function):
             if fast and v is not None:                   # max(p, eps) with 0 at y -> m_j p_j
                 w = torch.threshold_(v, eps, 0.0)
             else:
-                w = torch.where(p > eps, p, torch.zeros_like(p)).scatter(1, index, 0.0)
+                w = _zero_label_entry_(torch.where(p > eps, p, torch.zeros_like(p)), index)
             c = w.sum(1, keepdim=True) * g
             if d is not None:
                 c = c + d
