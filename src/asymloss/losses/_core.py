@@ -659,8 +659,9 @@ class _RowSum(_Function):
 def _zero_label_entry_(v: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Set ``v``'s label entries (dim 1) to 0 in place and return ``v``. ``scatter_`` with a scalar
     has no ``vmap`` batching rule (a slow per-sample fallback, with a warning): under ``torch.func``
-    transforms a ``masked_fill_`` with a broadcast class comparison does the same."""
-    if _wrapped(v):
+    transforms (and under ``torch.compile``, which fuses it) a ``masked_fill_`` with a broadcast class
+    comparison does the same."""
+    if torch.compiler.is_compiling() or _wrapped(v):
         classes = torch.arange(v.shape[1], device=v.device).view((1, -1) + (1,) * (v.dim() - 2))
         return v.masked_fill_(classes == index, 0.0)
     return v.scatter_(1, index, 0.0)
