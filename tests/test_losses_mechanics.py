@@ -6,10 +6,13 @@ bfloat16 and extreme logits; the errors of a call that lacks what the loss needs
 """
 from __future__ import annotations
 
+import math
 import pickle
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import asymloss
 from loss_cases import extreme_logits
@@ -317,3 +320,38 @@ def test_presets_and_registry():
     for name in NAMES:
         assert name in asymloss.list_losses()
         assert asymloss.losses.registry.resolve_name(type(asymloss.create_loss(name)).__name__) == name
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), classes=st.integers(2, 7), batch=st.integers(1, 4),
+       lam=st.sampled_from([1.0, 10.0]), margin=st.sampled_from([0.0, 0.1, 1.0]), softplus=st.booleans(),
+       stored=st.floats(0.2, 12.0))
+def test_aldr_kl_gradient_is_the_finite_difference_of_the_loss_with_its_new_lambda_fixed(
+        seed, classes, batch, lam, margin, softplus, stored):
+    """ALDR-KL stores lambda_i and reads it back as a constant (the reference's semantics): its
+    gradient is that of lambda_i (logsumexp(d(z) / lambda_i) - log K) with the call's new lambda_i
+    held fixed, checked by central differences in float64 (an independent computation)."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(batch, classes, generator=g, dtype=torch.float64) * 2
+    y = torch.randint(0, classes, (batch,), generator=g)
+    state = torch.full((batch + 2,), stored, dtype=torch.float64)
+    index = torch.arange(1, batch + 1)
+    zt = z.clone().requires_grad_()
+    out = AF.aldr_kl(zt, y, index=index, state=state, margin=margin, lam=lam, softplus=softplus, reduction="sum")
+    out.backward()
+    new = state[index]                                   # the lambda_i this call stored
+
+    def fixed(x):                                        # the loss with lambda_i = new, a constant
+        s = torch.nn.functional.softplus(x) if softplus else x
+        s = s / (s.abs().sum(1, keepdim=True) / classes)
+        d = s - s.gather(1, y[:, None]) + margin
+        d = d.scatter(1, y[:, None], 0.0)
+        return (new * (torch.logsumexp(d / new[:, None], 1) - math.log(classes))).sum()
+
+    h, fd = 1e-6, torch.zeros_like(z)
+    for i in range(batch):
+        for j in range(classes):
+            e = torch.zeros_like(z)
+            e[i, j] = h
+            fd[i, j] = (fixed(z + e) - fixed(z - e)) / (2 * h)
+    torch.testing.assert_close(zt.grad, fd, rtol=1e-5, atol=1e-7)
