@@ -7,6 +7,8 @@ MNIST sweep, each with the machine and thread count that produced it.
     python bench/readme.py mnist-mini        # the 32-run MNIST sweep into results/mnist-mini (about 20 minutes
                                              # on 2 cores; remove that store first to recompute it)
     python bench/readme.py later-losses      # grid later-losses-mnist on a subset (under an hour on 2 cores)
+    python bench/readme.py paper-mnist       # the two full paper-mnist runs (CE, AGCE; about 45 minutes on
+                                             # 2 cores; remove results/paper-mnist/<run> to recompute it)
     python bench/readme.py all               # all of the above
 
 ``spread`` runs the demo (every loss × noise × seed, one thread per run) once per *CPU flavour*: this
@@ -174,6 +176,44 @@ def _figures(store: Path, prefix: str) -> None:
             print(f"wrote {target.relative_to(REPO)}")
 
 
+#: the README's two full paper-mnist runs (CE and AGCE, symmetric 0.8, seed 0): 50 epochs on all of
+#: MNIST, about 40 minutes each on one thread; remove a run's directory to recompute it
+PAPER_MNIST = {"ce": "CE", "agce": "AGCE (a=4, q=0.2)"}
+
+
+def paper_mnist(data_dir: str) -> None:
+    print(f"machine: {machine()}; the two runs at once, 1 thread each")
+    runs = {}
+    for loss in PAPER_MNIST:
+        out = REPO / "results" / "paper-mnist" / f"{loss}-symmetric0.8-seed0"
+        args = ["train", "--protocol", "paper-mnist", "--loss", loss, "--noise", "symmetric:0.8", "--seed", "0",
+                "--data-dir", data_dir, "--out", str(out.relative_to(REPO))]
+        runs[loss] = (out, subprocess.Popen([sys.executable, "-m", "asymloss", *args], cwd=REPO,
+                                            env=_env({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}),
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    for loss, (out, proc) in runs.items():
+        if proc.wait() != 0:
+            raise SystemExit(f"the {loss} run failed:\n{proc.stderr.read()}")
+    print(paper_mnist_table({PAPER_MNIST[k]: out / "record.json" for k, (out, _) in runs.items()}))
+
+
+def paper_mnist_table(records: dict) -> str:
+    """The README's table of the full paper-mnist runs, from their records."""
+    lines = ["| loss | last-epoch test accuracy | best (epoch) | test accuracy at epochs 1, 6, 11, …, 46 |",
+             "|---|---:|---:|---|"]
+    notes = []
+    for label, path in records.items():
+        rec = json.loads(Path(path).read_text())
+        fin, eps = rec["final"], rec["epochs"]
+        every = ", ".join(f"{100 * e['test_acc']:.1f}" for e in eps[::5])
+        lines.append(f"| {label} | **{100 * fin['last_test_acc']:.2f}%** | {100 * fin['best_test_acc']:.2f}% "
+                     f"({fin['best_epoch']}) | {every} |")
+        notes.append(f"{label}: train accuracy against the noisy labels at the end "
+                     f"{100 * eps[-1]['train_acc_noisy']:.1f}%, {fin['wall_time_s'] / 60:.0f} min")
+    rate = json.loads(Path(next(iter(records.values()))).read_text())["noise"]["rate"]
+    return "\n".join(lines + ["", f"realised noise rate {100 * rate:.2f}%"] + notes)
+
+
 #: the committed sweep of the later losses (resumable: an interrupted run of this target continues it)
 LATER_STORE = REPO / "results" / "later-losses-mnist"
 
@@ -190,7 +230,7 @@ def later_losses(data_dir: str, figures: bool, workers: int = 2) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=("demo", "spread", "digits", "mnist-mini", "later-losses", "all"))
+    ap.add_argument("what", choices=("demo", "spread", "digits", "mnist-mini", "later-losses", "paper-mnist", "all"))
     ap.add_argument("--workers", type=int, default=2, help="later-losses: runs at a time (one thread each).")
     ap.add_argument("--data-dir", default=str(DEFAULT_DATA), help="Where mnist.npz is (mnist-mini).")
     ap.add_argument("--figures", action="store_true", help="Also write the README's figures into docs/img/.")
@@ -210,6 +250,8 @@ def main(argv=None) -> int:
         mnist_mini(a.data_dir, a.figures)
     if a.what in ("later-losses", "all"):
         later_losses(a.data_dir, a.figures, a.workers)
+    if a.what in ("paper-mnist", "all"):
+        paper_mnist(a.data_dir)
     return 0
 
 

@@ -173,3 +173,26 @@ def test_log_p_y_gradient_label_entry_is_expm1_of_the_forwards_log_p_y(C):
     torch.testing.assert_close(grad[:, 0], torch.expm1(-per.detach()), rtol=1e-6, atol=0)
     e = torch.exp(torch.tensor(-9.0, dtype=torch.float64))  # far from p_y = 1: the float64 value
     assert grad[0, 0].item() == pytest.approx((-(C - 1) * e / (1 + (C - 1) * e)).item(), rel=1e-2)
+
+
+@pytest.mark.parametrize("name", ["ce", "nce+agce", "sce", "amse", "nfl+rce"])
+def test_eager_calls_skip_torchs_per_call_signature_binding(name, monkeypatch):
+    """The fused Functions' ``apply`` passes every argument positionally to PyTorch's C++ apply in
+    eager mode, without ``torch.autograd.Function.apply``'s ``inspect.signature`` binding (about
+    30 µs a call); values and gradients are those of PyTorch's own ``apply``."""
+    import torch.autograd.function as taf
+
+    z, y = _data((64, 19), seed=3, scale=2.0)
+    loss = asymloss.create_loss(name)
+    want = z.clone().requires_grad_()
+    out_want = loss(want, y)
+    out_want.backward()
+
+    def bind_forbidden(*_, **__):
+        raise AssertionError("inspect.signature called in an eager loss call")
+
+    monkeypatch.setattr(taf.inspect, "signature", bind_forbidden)
+    got = z.clone().requires_grad_()
+    out = loss(got, y)
+    out.backward()
+    assert torch.equal(out, out_want) and torch.equal(got.grad, want.grad)
