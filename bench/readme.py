@@ -201,16 +201,16 @@ def paper_mnist_table(records: dict) -> str:
     """The README's table of the full paper-mnist runs, from their records."""
     lines = ["| loss | last-epoch test accuracy | best (epoch) | test accuracy at epochs 1, 6, 11, …, 46 |",
              "|---|---:|---:|---|"]
-    notes = []
+    notes, rate = [], None
     for label, path in records.items():
         rec = json.loads(Path(path).read_text())
+        rate = rec["noise"]["rate"]                      # the same noise draw for every run
         fin, eps = rec["final"], rec["epochs"]
         every = ", ".join(f"{100 * e['test_acc']:.1f}" for e in eps[::5])
         lines.append(f"| {label} | **{100 * fin['last_test_acc']:.2f}%** | {100 * fin['best_test_acc']:.2f}% "
                      f"({fin['best_epoch']}) | {every} |")
         notes.append(f"{label}: train accuracy against the noisy labels at the end "
                      f"{100 * eps[-1]['train_acc_noisy']:.1f}%, {fin['wall_time_s'] / 60:.0f} min")
-    rate = json.loads(Path(next(iter(records.values()))).read_text())["noise"]["rate"]
     return "\n".join(lines + ["", f"realised noise rate {100 * rate:.2f}%"] + notes)
 
 

@@ -258,11 +258,16 @@ def _k_agce(b: Batch, a: float, q: float) -> Tensor:
     # (expm1's backward is not: it loses everything once q log r < -17 in float32).
     # Fast path: for a number a >= 1, r >= a/(a+1) >= 1/2, so log1p needs no branch, and while
     # q log(a/(a+1)) > -8 the direct chain through expm1 and log1p keeps its precision: no carrier.
-    if isinstance(a, float) and isinstance(q, float) and a >= 1 and q * math.log1p(-1 / (a + 1)) > -8:
-        return torch.expm1(torch.log1p(b.one_minus_p_y() / -(a + 1)) * q) * (-((a + 1) ** q) / q)
-    p, om = b.p_y(), b.one_minus_p_y()
-    log_r = torch.where(om < 0.5 * (a + 1), torch.log1p(om / -(a + 1)), torch.log((p + a) / (a + 1)))
+    direct = isinstance(a, float) and isinstance(q, float) and a >= 1 and q * math.log1p(-1 / (a + 1)) > -8
+    om = b.one_minus_p_y()
+    if direct:
+        log_r = torch.log1p(om / -(a + 1))
+    else:
+        p = b.p_y()
+        log_r = torch.where(om < 0.5 * (a + 1), torch.log1p(om / -(a + 1)), torch.log((p + a) / (a + 1)))
     value = torch.expm1(log_r * q) * (-((a + 1) ** q) / q)
+    if direct:
+        return value
     carrier = ((a + 1) ** q - (p + a) ** q) / q     # the same function: its gradient (in p, and in
     return value.detach() + (carrier - carrier.detach())   # a and q when they are tensors) is exact
 
